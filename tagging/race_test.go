@@ -1,0 +1,5 @@
+//go:build race
+
+package tagging_test
+
+const raceEnabled = true

@@ -1,0 +1,126 @@
+package tensorops
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// fillRand fills x with cheap deterministic values in [-1, 1) (benchmarks need volume, not
+// statistical quality, and the largest weight has 155M elements).
+func fillRand(x []float32, seed uint64) {
+	s := seed | 1
+	for i := range x {
+		s ^= s << 13
+		s ^= s >> 7
+		s ^= s << 17
+		x[i] = float32(int32(s>>32)) / (1 << 31)
+	}
+}
+
+var benchThreads = []int{1, 2}
+
+// withProcs runs f with GOMAXPROCS set to n, so gonum (which sizes its parallelism from
+// GOMAXPROCS) runs on the same number of threads as the engine it is compared with.
+func withProcs(n int, f func()) {
+	old := runtime.GOMAXPROCS(n)
+	defer runtime.GOMAXPROCS(old)
+	f()
+}
+
+// BenchmarkGEMM: C[m×n] = A[m×k]·B[k×n] at encoder shapes. "sgemm" is Engine.Sgemm on plain
+// row-major operands (packs both per call), "linear" is Engine.Forward with the weight packed
+// once (the model path: B = Wᵀ), "gonum" is gonum's pure-Go Sgemm for comparison.
+func BenchmarkGEMM(b *testing.B) {
+	for _, sh := range [][3]int{{128, 768, 768}, {128, 768, 3072}, {512, 768, 768}} {
+		m, k, n := sh[0], sh[1], sh[2]
+		a := make([]float32, m*k)
+		w := make([]float32, k*n)
+		c := make([]float32, m*n)
+		fillRand(a, 1)
+		fillRand(w, 2)
+		flops := 2 * float64(m) * float64(n) * float64(k)
+		report := func(b *testing.B) {
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		}
+		name := fmt.Sprintf("%dx%dx%d", m, k, n)
+		lin := NewLinear(w, n, k, nil) // w read as [n, k]: same work as the [k, n] product
+		for _, th := range benchThreads {
+			e := NewEngine(th)
+			b.Run(name+"/sgemm/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+				for b.Loop() {
+					e.Sgemm(false, false, m, n, k, 1, a, k, w, n, 0, c, n)
+				}
+				report(b)
+			})
+			b.Run(name+"/linear/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+				for b.Loop() {
+					e.Forward(lin, c, a, m)
+				}
+				report(b)
+			})
+			b.Run(name+"/gonum/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+				withProcs(th, func() {
+					impl := gonum.Implementation{}
+					for b.Loop() {
+						impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, w, n, 0, c, n)
+					}
+				})
+				report(b)
+			})
+		}
+	}
+}
+
+// BenchmarkGEMV: one-token decoding, y[1×out] = x[1×in]·Wᵀ, reporting GB/s of weight bytes
+// streamed (the bound is memory bandwidth).
+func BenchmarkGEMV(b *testing.B) {
+	for _, sh := range [][2]int{{1024, 2816}, {1024, 151936}} {
+		in, out := sh[0], sh[1]
+		x := make([]float32, in)
+		y := make([]float32, out)
+		fillRand(x, 3)
+		for _, kind := range []string{"f32", "bf16", "int8"} {
+			var lin *Linear
+			build := func() {
+				if kind == "bf16" {
+					h := make([]uint16, out*in)
+					s := uint32(12345)
+					for i := range h {
+						s = s*1664525 + 1013904223
+						h[i] = uint16(0x3c00 + (s>>16)&0x7ff) // |w| around 0.01..0.1, random signs below
+						h[i] |= uint16(s>>31) << 15
+					}
+					lin = NewLinearBF16(h, out, in, nil)
+					return
+				}
+				w := make([]float32, out*in)
+				fillRand(w, 4)
+				if kind == "f32" {
+					lin = NewLinear(w, out, in, nil)
+				} else {
+					lin = NewLinearInt8(w, out, in, nil)
+				}
+			}
+			for _, th := range benchThreads {
+				e := NewEngine(th)
+				b.Run(fmt.Sprintf("1x%dx%d/%s/threads=%d", in, out, kind, th), func(b *testing.B) {
+					if lin == nil {
+						build()
+						runtime.GC()
+						b.ResetTimer()
+					}
+					for b.Loop() {
+						e.Forward(lin, y, x, 1)
+					}
+					b.ReportMetric(float64(lin.Bytes())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+				})
+			}
+			lin = nil
+			runtime.GC()
+		}
+	}
+}

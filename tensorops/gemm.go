@@ -1,0 +1,487 @@
+package tensorops
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+)
+
+// Blocking follows the BLIS/GotoBLAS scheme. A micro-kernel keeps an MR×NR tile of C in
+// registers (6×16 = twelve ymm accumulators on AVX2) while it walks kc steps of a packed
+// A micro-panel (MR floats per step) and a packed B micro-panel (NR floats per step).
+//   - kc ≤ gemmKC: a B micro-panel (kc·NR·4 = 16 KiB) stays in L1 while the kernel sweeps
+//     the A micro-panels of the block;
+//   - mc ≤ gemmMC: the A block (mc·kc·4 ≈ 240 KiB) stays in L2 (1 MiB on this Xeon);
+//   - nc ≤ gemmNC bounds the per-chunk B buffer when B must be packed or converted per call.
+//
+// Packed layouts use whole-K panels: an A panel is MR rows over all k (k·MR floats, step p at
+// p·MR) and a B strip is NR columns over all k (step p at p·NR), so any kc block of a panel
+// is one contiguous run. That is what lets Linear pack its weights once, at construction.
+//
+// With AVX-512 the kernel is 12×32 (24 zmm accumulators) over two adjacent 16-wide strips, so
+// the B layout, and with it every packed Linear, is the same for all kernels; only the A panel
+// height (MR) and kc differ, and A is packed per call.
+const (
+	gemmMR    = 6 // AVX2 and Go kernels
+	gemmMR512 = 12
+	gemmNR    = 16 // strip width of packed B, all kernels
+	gemmKC    = 256
+	gemmKC512 = 128 // two B micro-panels (2·kc·64 B) plus an A micro-panel fit L1
+	gemmMC    = 240 // a multiple of both MRs
+	gemmNC    = 512
+)
+
+// useAsm is set at init when the assembly kernels can run (AVX2+FMA, not the noasm tag);
+// useAVX512 when the AVX-512 GEMM kernel can run too.
+var (
+	useAsm     bool
+	useAVX512  bool
+	kernelName = "go"
+)
+
+// KernelName says which kernel set this process uses ("avx2+fma" or "go").
+func KernelName() string { return kernelName }
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where op(X) is X or Xᵀ.
+// op(A) is m×k, op(B) is k×n, C is m×n; lda, ldb, ldc are row strides of the stored matrices.
+// Like BLAS, beta == 0 overwrites C without reading it (NaNs in C do not propagate).
+// Bad dimensions or short slices panic with a message naming the argument, as BLAS does.
+func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32,
+	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemmArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		e.parallelFor(m, func(i int) { scaleRow(c[i*ldc:i*ldc+n], beta) })
+		return
+	}
+	if m == 1 {
+		e.gemmRow(transA, transB, n, k, alpha, a, lda, b, ldb, beta, c)
+		return
+	}
+	g := &gemmCall{m: m, n: n, k: k, c: c, ldc: ldc, beta: beta,
+		b: b, ldb: ldb, transB: transB}
+	e.run(g, transA, alpha, a, lda)
+}
+
+func scaleRow(c []float32, beta float32) {
+	switch beta {
+	case 0:
+		clear(c)
+	case 1:
+	default:
+		for j := range c {
+			c[j] *= beta
+		}
+	}
+}
+
+// gemmCall is one product, split into chunks of C that run independently.
+type gemmCall struct {
+	m, n, k int
+	ap      []float32 // op(A)·alpha packed in whole-K MR panels, shared by all chunks
+
+	// B is either prepacked float32 strips (Linear F32), a Linear converted per block, or a
+	// plain row-major matrix packed per block.
+	b      []float32
+	ldb    int
+	transB bool
+	lin    *Linear
+
+	c    []float32
+	ldc  int
+	beta float32
+	bias []float32 // when set, C is initialised with bias instead of scaled by beta
+
+	kern       int // kernGo, kernAVX2 or kernAVX512
+	asm        bool
+	mr         int
+	mc, nc, kc int // block sizes of this call
+	nmb, nnb   int // chunk grid
+}
+
+var bufPool = sync.Pool{New: func() any { s := make([]float32, gemmKC*gemmNC); return &s }}
+
+var apPool sync.Pool
+
+func getAP(n int) *[]float32 {
+	if p, ok := apPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// run packs A, chooses the chunk grid and computes every chunk of C on the engine's threads.
+func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda int) {
+	m, n, k := g.m, g.n, g.k
+	g.kern = e.gemmKernel()
+	g.asm = g.kern != kernGo
+	g.mr, g.kc = gemmMR, gemmKC
+	if g.kern == kernAVX512 {
+		g.mr, g.kc = gemmMR512, gemmKC512
+	}
+	panels := ceilDiv(m, g.mr)
+	apBuf := getAP(panels * g.mr * k)
+	defer apPool.Put(apBuf)
+	g.ap = *apBuf
+
+	g.kc = ceilDiv(k, ceilDiv(k, g.kc))
+	nmb := ceilDiv(m, gemmMC)
+	g.mc = ceilDiv(ceilDiv(m, nmb), g.mr) * g.mr
+	g.nmb = ceilDiv(m, g.mc)
+
+	threads := e.threads
+	if float64(m)*float64(n)*float64(k) < 1<<17 {
+		threads = 1 // a hand-off costs more than such a product
+	}
+	nnb := ceilDiv(n, gemmNC)
+	if want := 3 * threads; threads > 1 && g.nmb*nnb < want {
+		minNC := 64 // packing B per chunk must stay amortised over enough columns
+		if g.lin != nil && g.lin.kind == kindF32 {
+			minNC = 2 * gemmNR
+		}
+		nnb = max(nnb, min(ceilDiv(want, g.nmb), ceilDiv(n, minNC)))
+	}
+	g.nc = ceilDiv(ceilDiv(n, nnb), gemmNR) * gemmNR
+	g.nnb = ceilDiv(n, g.nc)
+
+	const panelsPerTask = 8
+	if threads == 1 {
+		packA(g.ap, g.mr, a, lda, transA, 0, panels, m, k, alpha)
+		for i := 0; i < g.nmb*g.nnb; i++ {
+			g.chunk(i)
+		}
+		return
+	}
+	e.parallelFor(ceilDiv(panels, panelsPerTask), func(t int) {
+		p0 := t * panelsPerTask
+		packA(g.ap, g.mr, a, lda, transA, p0, min(panels, p0+panelsPerTask), m, k, alpha)
+	})
+	e.parallelFor(g.nmb*g.nnb, g.chunk)
+}
+
+// packA writes panels [p0, p1) of alpha·op(A) (m×k) into ap as mr-row panels, zero-padding
+// the last panel.
+func packA(ap []float32, mr int, a []float32, lda int, transA bool, p0, p1, m, k int, alpha float32) {
+	for pn := p0; pn < p1; pn++ {
+		dst := ap[pn*k*mr : (pn+1)*k*mr]
+		i0 := pn * mr
+		rows := min(mr, m-i0)
+		if !transA {
+			for ii := 0; ii < mr; ii++ {
+				if ii >= rows {
+					for p := 0; p < k; p++ {
+						dst[p*mr+ii] = 0
+					}
+					continue
+				}
+				row := a[(i0+ii)*lda : (i0+ii)*lda+k]
+				for p, v := range row {
+					dst[p*mr+ii] = alpha * v
+				}
+			}
+			continue
+		}
+		for p := 0; p < k; p++ {
+			src := a[p*lda+i0 : p*lda+i0+rows]
+			d := dst[p*mr : p*mr+mr]
+			for ii, v := range src {
+				d[ii] = alpha * v
+			}
+			for ii := rows; ii < mr; ii++ {
+				d[ii] = 0
+			}
+		}
+	}
+}
+
+// packB writes the kc×nc block of op(B) at (pc, jc) as NR-wide strips of kc steps.
+func packB(asm bool, dst, b []float32, ldb int, transB bool, pc, kc, jc, nc int) {
+	strips := ceilDiv(nc, gemmNR)
+	if !transB {
+		// Row by row: reads are sequential along rows of B, and the kc·nc destination (well
+		// under L2) absorbs the scattered 64-byte writes. Walking strip by strip instead reads
+		// one cache line per row of B, a miss each once B exceeds L2.
+		full := nc / gemmNR
+		for p := 0; p < kc; p++ {
+			row := b[(pc+p)*ldb+jc : (pc+p)*ldb+jc+nc]
+			if asm && full > 0 {
+				_ = dst[(full-1)*kc*gemmNR+p*gemmNR+gemmNR-1]
+				packRowStrips(unsafe.SliceData(row), &dst[p*gemmNR], full, kc*gemmNR)
+			} else {
+				for s := 0; s < full; s++ {
+					*(*[gemmNR]float32)(dst[s*kc*gemmNR+p*gemmNR:]) = *(*[gemmNR]float32)(row[s*gemmNR:])
+				}
+			}
+			if full < strips {
+				d := dst[full*kc*gemmNR+p*gemmNR : full*kc*gemmNR+p*gemmNR+gemmNR]
+				clear(d[copy(d, row[full*gemmNR:]):])
+			}
+		}
+		return
+	}
+	for s := 0; s < strips; s++ {
+		d := dst[s*kc*gemmNR : (s+1)*kc*gemmNR]
+		cols := min(gemmNR, nc-s*gemmNR)
+		for r := 0; r < cols; r++ {
+			j := jc + s*gemmNR + r
+			col := b[j*ldb+pc : j*ldb+pc+kc]
+			for p, v := range col {
+				d[p*gemmNR+r] = v
+			}
+		}
+		for r := cols; r < gemmNR; r++ {
+			for p := 0; p < kc; p++ {
+				d[p*gemmNR+r] = 0
+			}
+		}
+	}
+}
+
+// chunk computes one mc×nc block of C over all of k.
+func (g *gemmCall) chunk(idx int) {
+	ic := (idx % g.nmb) * g.mc
+	jc := (idx / g.nmb) * g.nc
+	mc := min(g.mc, g.m-ic)
+	nc := min(g.nc, g.n-jc)
+	for i := ic; i < ic+mc; i++ {
+		row := g.c[i*g.ldc+jc : i*g.ldc+jc+nc]
+		if g.bias != nil {
+			copy(row, g.bias[jc:jc+nc])
+		} else {
+			scaleRow(row, g.beta)
+		}
+	}
+	var bbuf *[]float32
+	if g.lin == nil || g.lin.kind != kindF32 {
+		bbuf = bufPool.Get().(*[]float32)
+		defer bufPool.Put(bbuf)
+	}
+	for pc := 0; pc < g.k; pc += g.kc {
+		kc := min(g.kc, g.k-pc)
+		var bp []float32
+		var bstride int
+		switch {
+		case g.lin == nil:
+			bp, bstride = *bbuf, kc*gemmNR
+			packB(g.asm, bp, g.b, g.ldb, g.transB, pc, kc, jc, nc)
+		case g.lin.kind == kindF32:
+			bstride = g.k * gemmNR
+			bp = g.lin.f32[(jc/gemmNR)*bstride+pc*gemmNR:]
+		default:
+			bp, bstride = *bbuf, kc*gemmNR
+			g.lin.convertBlock(g.asm, bp, pc, kc, jc, nc)
+		}
+		g.macro(ic, mc, jc, nc, pc, kc, bp, bstride)
+	}
+}
+
+// macro runs the micro-kernel over an mc×nc block for one kc slice. Edge tiles are computed
+// into a scratch tile and added to C, so the kernels only ever see full tiles.
+func (g *gemmCall) macro(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int) {
+	if g.kern == kernAVX512 {
+		g.macro512(ic, mc, jc, nc, pc, kc, bp, bstride)
+		return
+	}
+	var tmp [gemmMR * gemmNR]float32
+	for jr := 0; jr < nc; jr += gemmNR {
+		nr := min(gemmNR, nc-jr)
+		b := bp[(jr/gemmNR)*bstride : (jr/gemmNR)*bstride+kc*gemmNR]
+		for ir := 0; ir < mc; ir += gemmMR {
+			mr := min(gemmMR, mc-ir)
+			a := g.ap[((ic+ir)/gemmMR)*g.k*gemmMR+pc*gemmMR:]
+			a = a[:kc*gemmMR]
+			c0 := (ic+ir)*g.ldc + jc + jr
+			if mr == gemmMR && nr == gemmNR {
+				c := g.c[c0 : c0+(gemmMR-1)*g.ldc+gemmNR]
+				microKernel(g.asm, kc, a, b, c, g.ldc)
+				continue
+			}
+			clear(tmp[:])
+			microKernel(g.asm, kc, a, b, tmp[:], gemmNR)
+			addTile(g.c[c0:], g.ldc, tmp[:], gemmNR, mr, nr)
+		}
+	}
+}
+
+func addTile(c []float32, ldc int, tmp []float32, ldt, mr, nr int) {
+	for i := 0; i < mr; i++ {
+		crow := c[i*ldc : i*ldc+nr]
+		for j := range crow {
+			crow[j] += tmp[i*ldt+j]
+		}
+	}
+}
+
+// macro512 is macro for the AVX-512 kernels: 12-row A panels, two B strips per tile.
+func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int) {
+	const mrT, nrT = gemmMR512, 2 * gemmNR
+	var tmp [mrT * nrT]float32
+	for jr := 0; jr < nc; jr += nrT {
+		nr := min(nrT, nc-jr)
+		two := nr > gemmNR
+		s := jr / gemmNR
+		b0 := bp[s*bstride : s*bstride+kc*gemmNR]
+		b1 := b0
+		if two {
+			b1 = bp[(s+1)*bstride : (s+1)*bstride+kc*gemmNR]
+		}
+		for ir := 0; ir < mc; ir += mrT {
+			mr := min(mrT, mc-ir)
+			a := g.ap[((ic+ir)/mrT)*g.k*mrT+pc*mrT:]
+			a = a[:kc*mrT]
+			c0 := (ic+ir)*g.ldc + jc + jr
+			pa, pb0, pb1 := unsafe.SliceData(a), unsafe.SliceData(b0), unsafe.SliceData(b1)
+			if mr == mrT && (nr == nrT || nr == gemmNR) {
+				c := g.c[c0 : c0+(mrT-1)*g.ldc+nr]
+				if two {
+					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
+				} else {
+					sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
+				}
+				continue
+			}
+			clear(tmp[:])
+			if two {
+				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT)
+			} else {
+				sgemmKernel12x16(kc, pa, pb0, pb1, &tmp[0], nrT)
+			}
+			addTile(g.c[c0:], g.ldc, tmp[:], nrT, mr, nr)
+		}
+	}
+}
+
+// microKernel accumulates C[MR][NR] (row stride ldc) += A panel · B panel over kc steps.
+func microKernel(asm bool, kc int, a, b, c []float32, ldc int) {
+	if asm {
+		sgemmKernel6x16(kc, unsafe.SliceData(a), unsafe.SliceData(b), unsafe.SliceData(c), ldc)
+		return
+	}
+	microKernelGo(kc, a, b, c, ldc)
+}
+
+// microKernelGo is the portable kernel: the same 6×16 tile, accumulated in a local array the
+// compiler can keep in registers row by row.
+func microKernelGo(kc int, a, b, c []float32, ldc int) {
+	var acc [gemmMR][gemmNR]float32
+	a = a[:kc*gemmMR]
+	b = b[:kc*gemmNR]
+	for p := 0; p < kc; p++ {
+		bv := (*[gemmNR]float32)(b[p*gemmNR:])
+		av := (*[gemmMR]float32)(a[p*gemmMR:])
+		for i := 0; i < gemmMR; i++ {
+			x := av[i]
+			r := &acc[i]
+			for j := 0; j < gemmNR; j++ {
+				r[j] += x * bv[j]
+			}
+		}
+	}
+	for i := 0; i < gemmMR; i++ {
+		crow := c[i*ldc : i*ldc+gemmNR]
+		for j := range crow {
+			crow[j] += acc[i][j]
+		}
+	}
+}
+
+// gemmRow handles m == 1 (a row vector times a matrix) without packing: with transB it is n
+// dot products over contiguous rows of B, otherwise an axpy over the rows of B.
+func (e *Engine) gemmRow(transA, transB bool, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32) {
+	asm := e.asm()
+	x := a[:k]
+	if transA {
+		xs := make([]float32, k)
+		for p := range xs {
+			xs[p] = a[p*lda]
+		}
+		x = xs
+	}
+	const colsPerTask = 256
+	tasks := ceilDiv(n, colsPerTask)
+	if n*k < 1<<16 {
+		tasks = 1
+	}
+	e.parallelFor(tasks, func(t int) {
+		j0 := t * ceilDiv(n, tasks)
+		j1 := min(n, j0+ceilDiv(n, tasks))
+		if j0 >= j1 {
+			return
+		}
+		cr := c[j0:j1]
+		if transB {
+			for j := j0; j < j1; j++ {
+				s := alpha * dot(asm, x, b[j*ldb:j*ldb+k])
+				if beta == 0 {
+					cr[j-j0] = s
+				} else {
+					cr[j-j0] = s + beta*cr[j-j0]
+				}
+			}
+			return
+		}
+		scaleRow(cr, beta)
+		for p, xv := range x {
+			s := alpha * xv
+			if s == 0 {
+				continue
+			}
+			row := b[p*ldb+j0 : p*ldb+j1]
+			for j, v := range row {
+				cr[j] += s * v
+			}
+		}
+	})
+}
+
+func dot(asm bool, x, y []float32) float32 {
+	y = y[:len(x)]
+	if asm && len(x) > 0 {
+		return sdotAVX2(len(x), unsafe.SliceData(x), unsafe.SliceData(y))
+	}
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * y[i]
+		s1 += x[i+1] * y[i+1]
+		s2 += x[i+2] * y[i+2]
+		s3 += x[i+3] * y[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// checkGemmArgs panics with a message naming the bad argument, as BLAS implementations do:
+// a wrong dimension is a programming error in the caller, not a data error.
+func checkGemmArgs(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("tensorops: Sgemm: negative dimension m=%d n=%d k=%d", m, n, k))
+	}
+	checkMat := func(name string, x []float32, rows, cols, ld int) {
+		if ld < max(1, cols) {
+			panic(fmt.Sprintf("tensorops: Sgemm: ld%s=%d < %d", name, ld, cols))
+		}
+		if rows > 0 && cols > 0 && len(x) < (rows-1)*ld+cols {
+			panic(fmt.Sprintf("tensorops: Sgemm: len(%s)=%d too short for %dx%d with stride %d", name, len(x), rows, cols, ld))
+		}
+	}
+	if transA {
+		checkMat("a", a, k, m, lda)
+	} else {
+		checkMat("a", a, m, k, lda)
+	}
+	if transB {
+		checkMat("b", b, n, k, ldb)
+	} else {
+		checkMat("b", b, k, n, ldb)
+	}
+	checkMat("c", c, m, n, ldc)
+}

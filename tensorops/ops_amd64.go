@@ -1,0 +1,126 @@
+//go:build amd64 && !noasm
+
+package tensorops
+
+import (
+	"math"
+	"unsafe"
+)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+//go:noescape
+func expShiftSumAVX2(x *float32, n int, m float32) float32
+
+//go:noescape
+func scaleAVX2(x *float32, n int, s float32)
+
+//go:noescape
+func geluAVX2(x *float32, n int)
+
+//go:noescape
+func siluAVX2(x *float32, n int)
+
+//go:noescape
+func siluMulAVX2(gate, up *float32, n int)
+
+//go:noescape
+func attnScoresAVX2(q, k *float32, ldk, n, d int, scale float32, s *float32)
+
+//go:noescape
+func attnAccumAVX2(out, p, v *float32, ldv, n, d int)
+
+func init() {
+	if !detectAVX2FMA() {
+		return
+	}
+	kern = opKernels{
+		softmaxRow: softmaxRowAVX2,
+		gelu:       geluAVX2Slice,
+		silu:       siluAVX2Slice,
+		siluMul:    siluMulAVX2Slice,
+		attnScores: attnScoresAVX2Slice,
+		attnAccum:  attnAccumAVX2Slice,
+	}
+}
+
+// The wrappers run the assembly over the largest multiple of 8 elements and the pure-Go
+// kernel over the rest.
+
+func softmaxRowAVX2(x []float32) {
+	n8 := len(x) &^ 7
+	if n8 == 0 {
+		softmaxRowGo(x)
+		return
+	}
+	p := unsafe.SliceData(x)
+	m := maxAVX2(p, n8)
+	for _, v := range x[n8:] {
+		if v > m {
+			m = v
+		}
+	}
+	if math.IsInf(float64(m), -1) {
+		u := 1 / float32(len(x))
+		for j := range x {
+			x[j] = u
+		}
+		return
+	}
+	s := expShiftSumAVX2(p, n8, m)
+	for j := n8; j < len(x); j++ {
+		e := float32(math.Exp(float64(x[j] - m)))
+		x[j] = e
+		s += e
+	}
+	inv := 1 / s
+	scaleAVX2(p, n8, inv)
+	for j := n8; j < len(x); j++ {
+		x[j] *= inv
+	}
+}
+
+func geluAVX2Slice(x []float32) {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		geluAVX2(unsafe.SliceData(x), n8)
+	}
+	geluGo(x[n8:])
+}
+
+func siluAVX2Slice(x []float32) {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		siluAVX2(unsafe.SliceData(x), n8)
+	}
+	siluGo(x[n8:])
+}
+
+func siluMulAVX2Slice(gate, up []float32) {
+	n8 := len(gate) &^ 7
+	if n8 > 0 {
+		siluMulAVX2(unsafe.SliceData(gate), unsafe.SliceData(up), n8)
+	}
+	siluMulGo(gate[n8:], up[n8:])
+}
+
+func attnScoresAVX2Slice(s, q, k []float32, ldk int, scale float32) {
+	d := len(q)
+	if d%8 != 0 || len(s) == 0 {
+		attnScoresGo(s, q, k, ldk, scale)
+		return
+	}
+	_ = k[(len(s)-1)*ldk+d-1]
+	attnScoresAVX2(unsafe.SliceData(q), unsafe.SliceData(k), ldk, len(s), d, scale, unsafe.SliceData(s))
+}
+
+func attnAccumAVX2Slice(out, p, v []float32, ldv int) {
+	d := len(out)
+	if d%8 != 0 || len(p) == 0 {
+		attnAccumGo(out, p, v, ldv)
+		return
+	}
+	_ = v[(len(p)-1)*ldv+d-1]
+	attnAccumAVX2(unsafe.SliceData(out), unsafe.SliceData(p), unsafe.SliceData(v), ldv, len(p), d)
+}
