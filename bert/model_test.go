@@ -56,8 +56,8 @@ func TestConcurrentForward(t *testing.T) {
 			c := m.Config().Bert
 			var batches []Batch
 			var want [][]float32
-			for i := 0; i < 6; i++ {
-				b := randomBatch(r, 1+i%3, 5+7*i, c.VocabSize, c.TypeVocabSize, m.PadID())
+			for i := 0; i < 4; i++ {
+				b := randomBatch(r, 1+i%3, 5+9*i, c.VocabSize, c.TypeVocabSize, m.PadID())
 				res, err := m.Forward(context.Background(), b)
 				if err != nil {
 					t.Fatal(err)
@@ -66,11 +66,11 @@ func TestConcurrentForward(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			errs := make(chan error, 64)
-			for g := 0; g < 12; g++ {
+			for g := 0; g < 8; g++ {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					for it := 0; it < 8; it++ {
+					for it := 0; it < 4; it++ {
 						k := (g + it) % len(batches)
 						res, err := m.Forward(context.Background(), batches[k])
 						if err != nil {
@@ -444,5 +444,76 @@ func TestNewRandom(t *testing.T) {
 	}
 	if _, err := m1.Forward(context.Background(), Batch{Batch: 1, Length: 1, IDs: []int{RandomVocabRows}}); err == nil {
 		t.Error("id beyond the random table: no error")
+	}
+}
+
+// RoBERTa's sequence head is out_proj(tanh(dense(h[:, 0]))), with no pooler.
+func TestRobertaSequenceHead(t *testing.T) {
+	const H, L = 64, 13
+	r := rand.New(rand.NewPCG(8, 9))
+	rnd := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(0.1 * r.NormFloat64())
+		}
+		return v
+	}
+	dw, db, ow, ob := rnd(H*H), rnd(H), rnd(L*H), rnd(L)
+	dir := copyCheckpoint(t, "roberta_token_cls",
+		func(s string) string {
+			return strings.Replace(s, `"RobertaForTokenClassification"`, `"RobertaForSequenceClassification"`, 1)
+		},
+		func(ts []weights.NamedTensor) []weights.NamedTensor {
+			var out []weights.NamedTensor
+			for _, x := range ts {
+				if !strings.HasPrefix(x.Name, "classifier.") {
+					out = append(out, x)
+				}
+			}
+			return append(out, f32Tensor("classifier.dense.weight", []int{H, H}, dw), f32Tensor("classifier.dense.bias", []int{H}, db),
+				f32Tensor("classifier.out_proj.weight", []int{L, H}, ow), f32Tensor("classifier.out_proj.bias", []int{L}, ob))
+		})
+	m, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := Load(dir, WithHead(HeadNone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Head() != HeadSequence {
+		t.Fatalf("head %v", m.Head())
+	}
+	in, _ := NewBatch([][]int{{0, 5, 6, 7, 2}, {0, 9, 2, 1, 1}}, [][]int{{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}, nil)
+	rows, err := m.Classify(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hid, err := enc.Forward(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hid.Pooled != nil {
+		t.Error("token-classification checkpoint has no pooler, yet Pooled is set")
+	}
+	for b := range rows {
+		cls := hid.LastHiddenState[b*5*H : b*5*H+H]
+		x := make([]float64, H)
+		for o := range x {
+			s := float64(db[o])
+			for k := 0; k < H; k++ {
+				s += float64(dw[o*H+k]) * float64(cls[k])
+			}
+			x[o] = math.Tanh(s)
+		}
+		for c := 0; c < L; c++ {
+			want := float64(ob[c])
+			for k := 0; k < H; k++ {
+				want += float64(ow[c*H+k]) * x[k]
+			}
+			if math.Abs(float64(rows[b][c])-want) > 1e-5 {
+				t.Fatalf("sequence %d label %d: %g, want %g", b, c, rows[b][c], want)
+			}
+		}
 	}
 }

@@ -6,6 +6,11 @@
 // the GEMM kernels (tensorops.Engine.Forward with rows > 1), each generated token through the
 // GEMV path (rows == 1) against a preallocated KV cache. A loaded Model is immutable and safe for
 // concurrent use; per-call buffers come from a sync.Pool.
+//
+//	m, err := qwen.Load(dir, qwen.Options{DType: qwen.BF16}) // tokenizer loaded from dir when present
+//	res, err := m.GenerateChat(ctx, [][]tokenize.Message{{{Role: "user", Content: report}}},
+//		qwen.GenerateOptions{MaxNewTokens: 64})
+//	fmt.Println(res[0].Text, res[0].Reason)
 package qwen
 
 import (

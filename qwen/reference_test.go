@@ -225,7 +225,7 @@ func checkCase(t *testing.T, m *Model, refs *refSet, rc *refCase) {
 		}
 		return v
 	}
-	compareRows(t, "logits", out.Logits, want("logits"), rc, c.VocabSize)
+	worst := compareRows(t, "logits", out.Logits, want("logits"), rc, c.VocabSize)
 	if len(out.Hidden) != c.NumHiddenLayers+1 {
 		t.Fatalf("%d hidden states, want %d", len(out.Hidden), c.NumHiddenLayers+1)
 	}
@@ -235,6 +235,7 @@ func checkCase(t *testing.T, m *Model, refs *refSet, rc *refCase) {
 	compareRows(t, "last_hidden_state", out.Hidden[len(out.Hidden)-1], want("last_hidden_state"), rc, c.HiddenSize)
 
 	if rc.generated == nil {
+		t.Logf("worst |got-want|/(atol+rtol|want|): logits %.3g", worst)
 		return
 	}
 	newTokens := len(rc.generated[0]) - rc.t
@@ -254,7 +255,8 @@ func checkCase(t *testing.T, m *Model, refs *refSet, rc *refCase) {
 		}
 	}
 	full := &refCase{b: rc.b, t: newTokens}
-	compareRows(t, "next_token_logits", stepLogits, want("next_token_logits"), full, c.VocabSize)
+	worstStep := compareRows(t, "next_token_logits", stepLogits, want("next_token_logits"), full, c.VocabSize)
+	t.Logf("worst |got-want|/(atol+rtol|want|): logits %.3g, next_token_logits %.3g", worst, worstStep)
 }
 
 // TestQuantizedDrift measures BF16 and int8 weights against the float32 references: the

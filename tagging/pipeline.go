@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/clinfer/clinfer/tokenize"
@@ -89,8 +90,8 @@ type Options struct {
 	// Threshold, when > 0, makes tagging recall-biased: a token whose best label is the
 	// outside label "O" gets its best other label instead when P(O) < Threshold.
 	Threshold float64
-	// Thresholds overrides Threshold per entity type ("NAME": 0.9); keys must be types of the
-	// model's labels.
+	// Thresholds overrides Threshold per entity type ("NAME": 0.9) or per label ("B-NAME",
+	// which wins over its type); keys must be types or labels of the model.
 	Thresholds map[string]float64
 	// BatchSize is the number of windows per model call; 0 means 8.
 	BatchSize int
@@ -166,12 +167,12 @@ func New(model TokenClassifier, tok Tokenizer, opts Options) (*Pipeline, error) 
 		if opts.Threshold < 0 || opts.Threshold > 1 || math.IsNaN(opts.Threshold) {
 			return nil, fmt.Errorf("tagging: threshold %v outside [0, 1]", opts.Threshold)
 		}
-		for typ, v := range opts.Thresholds {
-			if !labels.HasType(typ) {
-				return nil, fmt.Errorf("tagging: threshold for %q, which is no entity type of the model (types: %v)", typ, labels.Types())
+		for key, v := range opts.Thresholds {
+			if !labels.HasType(key) && !slices.Contains(labels.Labels, key) || key == Outside {
+				return nil, fmt.Errorf("tagging: threshold for %q, which is no entity type or label of the model (types: %v)", key, labels.Types())
 			}
 			if v < 0 || v > 1 || math.IsNaN(v) {
-				return nil, fmt.Errorf("tagging: threshold %v for %q outside [0, 1]", v, typ)
+				return nil, fmt.Errorf("tagging: threshold %v for %q outside [0, 1]", v, key)
 			}
 		}
 		dec.thresholds = make([]float64, len(labels.Labels))
@@ -181,6 +182,9 @@ func New(model TokenClassifier, tok Tokenizer, opts Options) (*Pipeline, error) 
 			}
 			dec.thresholds[i] = opts.Threshold
 			if v, ok := opts.Thresholds[t.Type]; ok {
+				dec.thresholds[i] = v
+			}
+			if v, ok := opts.Thresholds[labels.Labels[i]]; ok {
 				dec.thresholds[i] = v
 			}
 		}
@@ -240,6 +244,53 @@ func (p *Pipeline) windows(n int) []window {
 // Tag returns the entities of text, sorted by position.
 // Empty and whitespace-only texts have none (the model is not called).
 func (p *Pipeline) Tag(ctx context.Context, text string) ([]Entity, error) {
+	d, err := p.prepare(text)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.run(ctx, []*doc{d}); err != nil {
+		return nil, err
+	}
+	return d.finish(p)
+}
+
+// TagMany tags several texts, filling each model call with windows of consecutive texts,
+// which is faster than one Tag per text when texts are shorter than a window. Result i
+// belongs to texts[i]; errors name the text by index.
+func (p *Pipeline) TagMany(ctx context.Context, texts []string) ([][]Entity, error) {
+	docs := make([]*doc, len(texts))
+	for i, text := range texts {
+		d, err := p.prepare(text)
+		if err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+		docs[i] = d
+	}
+	if err := p.run(ctx, docs); err != nil {
+		return nil, err
+	}
+	out := make([][]Entity, len(docs))
+	for i, d := range docs {
+		var err error
+		if out[i], err = d.finish(p); err != nil {
+			return nil, fmt.Errorf("text %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// doc is one text on its way through the pipeline.
+type doc struct {
+	text string
+	toks []Token
+	pre  []preToken
+	ws   []window
+	best []int    // MostContext: context of the window each token's scores came from
+	all  []Entity // HFOverlap: entities of the windows so far
+	err  error
+}
+
+func (p *Pipeline) prepare(text string) (*doc, error) {
 	if err := checkUTF8(text); err != nil {
 		return nil, err
 	}
@@ -251,78 +302,78 @@ func (p *Pipeline) Tag(ctx context.Context, text string) ([]Entity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(pre) == 0 {
-		return nil, nil
+	d := &doc{text: text, toks: toks, pre: pre}
+	if len(pre) > 0 {
+		d.ws = p.windows(len(pre))
+		d.pre = pre[:d.ws[len(d.ws)-1].hi] // Truncate drops the rest
 	}
-	ws := p.windows(len(pre))
+	if len(d.ws) > 1 && p.opts.Windowing == MostContext {
+		d.best = make([]int, len(pre))
+		for i := range d.best {
+			d.best[i] = -1
+		}
+	}
+	return d, nil
+}
+
+// accept takes the probabilities of window w: pos[i] is the position of its i-th content
+// token among the framed ids.
+func (d *doc) accept(p *Pipeline, w int, pos []int, probs [][]float32) {
+	lo, hi := d.ws[w].lo, d.ws[w].hi
 	switch {
-	case len(ws) == 1:
-		pre = pre[:ws[0].hi]
-		if err := p.score(ctx, toks, ws, func(w int, pos []int, probs [][]float32) {
-			for i := range pre {
-				pre[i].index = pos[i]
-				pre[i].scores = probs[i]
-			}
-		}); err != nil {
-			return nil, err
+	case len(d.ws) == 1:
+		for i := range d.pre {
+			d.pre[i].index = pos[i]
+			d.pre[i].scores = probs[i]
 		}
-		return p.agg.aggregate(pre, p.opts.Aggregation, text)
 	case p.opts.Windowing == HFOverlap:
-		var all []Entity
-		var aggErr error
-		err := p.score(ctx, toks, ws, func(w int, pos []int, probs [][]float32) {
-			// Every window is aggregated alone, from a fresh copy: a window starts a new word
-			// even when its first token is a subword.
-			win := make([]preToken, ws[w].hi-ws[w].lo)
-			copy(win, pre[ws[w].lo:ws[w].hi])
-			for i := range win {
-				win[i].index = pos[i]
-				win[i].scores = probs[i]
-			}
-			ents, err := p.agg.aggregate(win, p.opts.Aggregation, text)
-			if err != nil && aggErr == nil {
-				aggErr = err
-			}
-			all = append(all, ents...)
-		})
-		if err != nil {
-			return nil, err
+		// Every window is aggregated alone, from a fresh copy: a window starts a new word
+		// even when its first token is a subword.
+		win := make([]preToken, hi-lo)
+		copy(win, d.pre[lo:hi])
+		for i := range win {
+			win[i].index = pos[i]
+			win[i].scores = probs[i]
 		}
-		if aggErr != nil {
-			return nil, aggErr
+		ents, err := p.agg.aggregate(win, p.opts.Aggregation, d.text)
+		if err != nil && d.err == nil {
+			d.err = err
 		}
-		return mergeOverlapping(all), nil
+		d.all = append(d.all, ents...)
 	default:
-		best := make([]int, len(pre)) // context of the window each token's scores came from
-		for i := range best {
-			best[i] = -1
-		}
-		n := len(pre)
-		err := p.score(ctx, toks, ws, func(w int, _ []int, probs [][]float32) {
-			lo, hi := ws[w].lo, ws[w].hi
-			for i := lo; i < hi; i++ {
-				left, right := i-lo, hi-1-i
-				if lo == 0 {
-					left = n // the text starts here: no context is missing on the left
-				}
-				if hi == n {
-					right = n
-				}
-				c := min(left, right)
-				if c > best[i] { // ties keep the earlier window
-					best[i] = c
-					pre[i].scores = probs[i-lo]
-				}
+		n := len(d.pre)
+		for i := lo; i < hi; i++ {
+			left, right := i-lo, hi-1-i
+			if lo == 0 {
+				left = n // the text starts here: no context is missing on the left
 			}
-		})
-		if err != nil {
-			return nil, err
+			if hi == n {
+				right = n
+			}
+			if c := min(left, right); c > d.best[i] { // ties keep the earlier window
+				d.best[i] = c
+				d.pre[i].scores = probs[i-lo]
+			}
 		}
-		for i := range pre {
-			pre[i].index = p.prefix + i
-		}
-		return p.agg.aggregate(pre, p.opts.Aggregation, text)
 	}
+}
+
+// finish aggregates a scored text.
+func (d *doc) finish(p *Pipeline) ([]Entity, error) {
+	switch {
+	case d.err != nil:
+		return nil, d.err
+	case len(d.pre) == 0:
+		return nil, nil
+	case len(d.ws) == 1:
+		return p.agg.aggregate(d.pre, p.opts.Aggregation, d.text)
+	case p.opts.Windowing == HFOverlap:
+		return mergeOverlapping(d.all), nil
+	}
+	for i := range d.pre {
+		d.pre[i].index = p.prefix + i
+	}
+	return p.agg.aggregate(d.pre, p.opts.Aggregation, d.text)
 }
 
 // preTokens checks the tokenizer's offsets and computes code-point offsets and subword flags.
@@ -360,20 +411,29 @@ func (p *Pipeline) preTokens(text string, toks []Token) ([]preToken, error) {
 	return pre, nil
 }
 
-// score runs the model over the windows in batches and hands each window's softmax
-// probabilities to emit, in window order: pos[i] is the position of the window's i-th
-// content token among the framed ids, probs[i] its probabilities.
-func (p *Pipeline) score(ctx context.Context, toks []Token, ws []window, emit func(w int, pos []int, probs [][]float32)) error {
+// job is window w of document d.
+type job struct{ d, w int }
+
+// run runs the model over the windows of docs in batches and hands each window's softmax
+// probabilities to its document, in window order.
+func (p *Pipeline) run(ctx context.Context, docs []*doc) error {
+	var jobs []job
+	for i, d := range docs {
+		for w := range d.ws {
+			jobs = append(jobs, job{i, w})
+		}
+	}
 	nl := len(p.labels.Labels)
-	for b0 := 0; b0 < len(ws); b0 += p.opts.BatchSize {
+	for b0 := 0; b0 < len(jobs); b0 += p.opts.BatchSize {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b1 := min(b0+p.opts.BatchSize, len(ws))
+		b1 := min(b0+p.opts.BatchSize, len(jobs))
 		batch := EncodedBatch{}
 		var positions [][]int
 		maxLen := 0
-		for _, w := range ws[b0:b1] {
+		for _, j := range jobs[b0:b1] {
+			w, toks := docs[j.d].ws[j.w], docs[j.d].toks
 			content := make([]int, w.hi-w.lo)
 			for i := range content {
 				content[i] = toks[w.lo+i].ID
@@ -421,7 +481,7 @@ func (p *Pipeline) score(ctx context.Context, toks []Token, ws []window, emit fu
 		}
 		for b, pos := range positions {
 			if len(logits[b]) < maxLen {
-				return fmt.Errorf("tagging: model returned %d token rows for window %d of length %d", len(logits[b]), b0+b, maxLen)
+				return fmt.Errorf("tagging: model returned %d token rows for a window of length %d", len(logits[b]), maxLen)
 			}
 			probs := make([][]float32, len(pos))
 			for i, t := range pos {
@@ -431,7 +491,8 @@ func (p *Pipeline) score(ctx context.Context, toks []Token, ws []window, emit fu
 				}
 				probs[i] = softmax(row)
 			}
-			emit(b0+b, pos, probs)
+			j := jobs[b0+b]
+			docs[j.d].accept(p, j.w, pos, probs)
 		}
 	}
 	return nil

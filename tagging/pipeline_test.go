@@ -329,6 +329,8 @@ func TestThresholds(t *testing.T) {
 		{Options{Thresholds: map[string]float64{"NAME": 0.7}}, 1},
 		{Options{Threshold: 0.7, Thresholds: map[string]float64{"NAME": 0.5}}, 0},
 		{Options{Threshold: 0.99}, 2}, // Bo: P(O)=0.95 < 0.99
+		{Options{Thresholds: map[string]float64{"NAME": 0.5, "B-NAME": 0.7}}, 1},
+		{Options{Thresholds: map[string]float64{"NAME": 0.7, "B-NAME": 0.5}}, 0},
 	} {
 		p := mustNew(t, m, c.opts)
 		got, err := p.Tag(context.Background(), text)
@@ -344,6 +346,7 @@ func TestThresholds(t *testing.T) {
 	}
 	for _, bad := range []Options{
 		{Thresholds: map[string]float64{"PHONE": 0.5}},
+		{Thresholds: map[string]float64{"O": 0.5}},
 		{Threshold: 1.5},
 		{Thresholds: map[string]float64{"NAME": -1}},
 	} {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -22,6 +23,21 @@ func fillRand(x []float32, seed uint64) {
 }
 
 var benchThreads = []int{1, 2}
+
+// cpuMeter reports a rate per CPU-second alongside the wall-clock one (see processCPU).
+type cpuMeter struct{ start time.Duration }
+
+func startCPU(b *testing.B) cpuMeter {
+	b.ResetTimer()
+	return cpuMeter{processCPU()}
+}
+
+func (c cpuMeter) report(b *testing.B, work float64, unit string) {
+	b.ReportMetric(work*float64(b.N)/b.Elapsed().Seconds(), unit)
+	if d := processCPU() - c.start; d > 0 && c.start > 0 {
+		b.ReportMetric(work*float64(b.N)/d.Seconds(), unit+"-per-cpu-s")
+	}
+}
 
 // withProcs runs f with GOMAXPROCS set to n, so gonum (which sizes its parallelism from
 // GOMAXPROCS) runs on the same number of threads as the engine it is compared with.
@@ -43,33 +59,33 @@ func BenchmarkGEMM(b *testing.B) {
 		fillRand(a, 1)
 		fillRand(w, 2)
 		flops := 2 * float64(m) * float64(n) * float64(k)
-		report := func(b *testing.B) {
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		}
 		name := fmt.Sprintf("%dx%dx%d", m, k, n)
 		lin := NewLinear(w, n, k, nil) // w read as [n, k]: same work as the [k, n] product
 		for _, th := range benchThreads {
 			e := NewEngine(th)
 			b.Run(name+"/sgemm/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+				cm := startCPU(b)
 				for b.Loop() {
 					e.Sgemm(false, false, m, n, k, 1, a, k, w, n, 0, c, n)
 				}
-				report(b)
+				cm.report(b, flops/1e9, "GFLOP/s")
 			})
 			b.Run(name+"/linear/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+				cm := startCPU(b)
 				for b.Loop() {
 					e.Forward(lin, c, a, m)
 				}
-				report(b)
+				cm.report(b, flops/1e9, "GFLOP/s")
 			})
 			b.Run(name+"/gonum/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
 				withProcs(th, func() {
 					impl := gonum.Implementation{}
+					cm := startCPU(b)
 					for b.Loop() {
 						impl.Sgemm(blas.NoTrans, blas.NoTrans, m, n, k, 1, a, k, w, n, 0, c, n)
 					}
+					cm.report(b, flops/1e9, "GFLOP/s")
 				})
-				report(b)
 			})
 		}
 	}
@@ -111,12 +127,12 @@ func BenchmarkGEMV(b *testing.B) {
 					if lin == nil {
 						build()
 						runtime.GC()
-						b.ResetTimer()
 					}
+					cm := startCPU(b)
 					for b.Loop() {
 						e.Forward(lin, y, x, 1)
 					}
-					b.ReportMetric(float64(lin.Bytes())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+					cm.report(b, float64(lin.Bytes())/1e9, "GB/s")
 				})
 			}
 			lin = nil

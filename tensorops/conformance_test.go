@@ -11,7 +11,8 @@ func (pureGoBackend) Softmax(x []float32, rows, cols int) {
 	checkRows("Softmax", "x", x, rows, cols)
 	softmaxRows(x, rows, cols, goKernels.softmaxRow)
 }
-func (pureGoBackend) GELU(x []float32) { goKernels.gelu(x) }
+func (pureGoBackend) GELU(x []float32)     { goKernels.gelu(x) }
+func (pureGoBackend) GELUTanh(x []float32) { goKernels.geluTanh(x) }
 
 // TestOpsConformance runs the suite without its GEMM part (TestSgemmConformance covers the same
 // engines) on one and several threads and, in assembly builds, on the pure-Go kernels.

@@ -7,6 +7,7 @@ package tensorops
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"gorgonia.org/tensor"
 )
@@ -106,6 +107,10 @@ func asMatView(t tensor.Tensor) (matView, bool) {
 	return v, true
 }
 
+// fastMatMuls counts MatMul calls served by this package's kernels (tests check that gorgonia
+// graphs reach them rather than StdEng's fallback).
+var fastMatMuls atomic.Int64
+
 // MatMul computes prealloc = a·b. Float32 row-major matrices (and transposed views of them)
 // run on this package's GEMM; every other case goes to tensor.StdEng.
 func (e *Engine) MatMul(a, b, prealloc tensor.Tensor) error {
@@ -116,6 +121,7 @@ func (e *Engine) MatMul(a, b, prealloc tensor.Tensor) error {
 		return e.StdEng.MatMul(a, b, prealloc)
 	}
 	m, n, k := av.rows, bv.cols, av.cols
+	fastMatMuls.Add(1)
 	e.Sgemm(av.trans, bv.trans, m, n, k, 1, av.data, av.ld, bv.data, bv.ld, 0, cv.data, cv.ld)
 	return nil
 }

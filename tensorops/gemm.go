@@ -173,16 +173,28 @@ func packA(ap []float32, mr int, a []float32, lda int, transA bool, p0, p1, m, k
 		i0 := pn * mr
 		rows := min(mr, m-i0)
 		if !transA {
-			for ii := 0; ii < mr; ii++ {
-				if ii >= rows {
-					for p := 0; p < k; p++ {
-						dst[p*mr+ii] = 0
+			if rows < mr {
+				clear(dst)
+			}
+			// Step-major so the writes are one sequential stream; the reads are rows
+			// sequential streams, which the prefetchers follow.
+			var src [gemmMR512][]float32
+			for ii := 0; ii < rows; ii++ {
+				src[ii] = a[(i0+ii)*lda : (i0+ii)*lda+k]
+			}
+			if rows == mr && mr == gemmMR512 {
+				for p := 0; p < k; p++ {
+					d := (*[gemmMR512]float32)(dst[p*gemmMR512:])
+					for ii := range d {
+						d[ii] = alpha * src[ii][p]
 					}
-					continue
 				}
-				row := a[(i0+ii)*lda : (i0+ii)*lda+k]
-				for p, v := range row {
-					dst[p*mr+ii] = alpha * v
+				continue
+			}
+			for p := 0; p < k; p++ {
+				d := dst[p*mr : p*mr+rows]
+				for ii := range d {
+					d[ii] = alpha * src[ii][p]
 				}
 			}
 			continue

@@ -433,3 +433,69 @@ sgemmKernel12x16_store:
 	VMOVUPS Z15, 0(DX)
 	VZEROUPPER
 	RET
+
+// gemvInt8Strips512 is gemvInt8Strips with zmm registers: one VPMOVSXBD widens a whole
+// 16-wide step, halving the shuffle and convert work per byte, which bounds the AVX2 version.
+// func gemvInt8Strips512(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int)
+TEXT ·gemvInt8Strips512(SB), NOSPLIT, $0-40
+	MOVQ w+16(FP), DI
+	MOVQ y+24(FP), DX
+	MOVQ nstrips+32(FP), R10
+	TESTQ R10, R10
+	JZ g512_done
+g512_strip:
+	MOVQ k+0(FP), CX
+	MOVQ x+8(FP), SI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ g512_tail
+g512_loop4:
+	PREFETCHT0 4096(DI)
+	VBROADCASTSS 0(SI), Z8
+	VPMOVSXBD 0(DI), Z12
+	VCVTDQ2PS Z12, Z12
+	VFMADD231PS Z12, Z8, Z0
+	VBROADCASTSS 4(SI), Z9
+	VPMOVSXBD 16(DI), Z13
+	VCVTDQ2PS Z13, Z13
+	VFMADD231PS Z13, Z9, Z1
+	VBROADCASTSS 8(SI), Z10
+	VPMOVSXBD 32(DI), Z14
+	VCVTDQ2PS Z14, Z14
+	VFMADD231PS Z14, Z10, Z2
+	VBROADCASTSS 12(SI), Z11
+	VPMOVSXBD 48(DI), Z15
+	VCVTDQ2PS Z15, Z15
+	VFMADD231PS Z15, Z11, Z3
+	ADDQ $16, SI
+	ADDQ $64, DI
+	DECQ BX
+	JNZ g512_loop4
+g512_tail:
+	ANDQ $3, CX
+	JZ g512_sum
+g512_loop1:
+	VBROADCASTSS (SI), Z8
+	VPMOVSXBD (DI), Z12
+	VCVTDQ2PS Z12, Z12
+	VFMADD231PS Z12, Z8, Z0
+	ADDQ $4, SI
+	ADDQ $16, DI
+	DECQ CX
+	JNZ g512_loop1
+g512_sum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VADDPS (DX), Z0, Z0
+	VMOVUPS Z0, (DX)
+	ADDQ $64, DX
+	DECQ R10
+	JNZ g512_strip
+g512_done:
+	VZEROUPPER
+	RET

@@ -19,6 +19,9 @@ func testEngines() map[string]*Engine {
 	goEng.pureGo = true
 	avx2 := NewEngine(2)
 	avx2.noAVX512 = true
+	if raceOn {
+		return map[string]*Engine{"threads=3": NewEngine(3)}
+	}
 	return map[string]*Engine{"threads=1": NewEngine(1), "threads=3": NewEngine(3), "avx2": avx2, "purego": goEng}
 }
 
@@ -172,6 +175,16 @@ func TestLinearInt8ZeroRow(t *testing.T) {
 	}
 }
 
+// A non-finite weight row cannot be quantized; its outputs must show it, not be silently wrong.
+func TestLinearInt8NonFinite(t *testing.T) {
+	w := []float32{1, float32(math.NaN()), 3, 1, -2, 3}
+	y := make([]float32, 2)
+	NewEngine(1).Forward(NewLinearInt8(w, 2, 3, nil), y, []float32{1, 1, 1}, 1)
+	if !math.IsNaN(float64(y[0])) || math.IsNaN(float64(y[1])) {
+		t.Fatalf("y = %v, want [NaN ~2]", y)
+	}
+}
+
 // Concurrent Forward calls on one shared Linear and Engine (run with -race).
 func TestLinearConcurrent(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
@@ -283,9 +296,13 @@ func TestEngineTensorMatMul(t *testing.T) {
 	if v, ok := asMatView(tat); !ok || !v.trans {
 		t.Fatalf("transposed view not recognised: %+v %v", v, ok)
 	}
+	fast0 := fastMatMuls.Load()
 	c2, err := tensor.MatMul(tat, tbt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if fastMatMuls.Load() == fast0 {
+		t.Fatal("MatMul of transposed views fell back to StdEng")
 	}
 	closeTo(t, "MatMul(transposed views)", c2.Data().([]float32), want, k)
 
@@ -303,6 +320,26 @@ func TestEngineTensorMatMul(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeTo(t, "MatVecMul(transposed)", v2.Data().([]float32), wantV, k)
+
+	// A sliced view (rows 3..9, columns 2..k of a) keeps the parent's row stride.
+	sv, err := ta.Slice(tensor.S(3, 10), tensor.S(2, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb2 := tensor.New(tensor.WithShape(k-2, n), tensor.WithBacking(append([]float32(nil), b[2*n:]...)), tensor.WithEngine(e))
+	c3, err := tensor.MatMul(sv, tb2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantS := make([]float64, 7*n)
+	for i := 0; i < 7; i++ {
+		for j := 0; j < n; j++ {
+			for p := 2; p < k; p++ {
+				wantS[i*n+j] += float64(a[(i+3)*k+p]) * float64(b[p*n+j])
+			}
+		}
+	}
+	closeTo(t, "MatMul(sliced view)", c3.Data().([]float32), wantS, k)
 
 	// float64 falls back to StdEng.
 	a64 := tensor.New(tensor.WithShape(2, 2), tensor.WithBacking([]float64{1, 2, 3, 4}), tensor.WithEngine(e))
@@ -343,6 +380,7 @@ func TestEngineGorgoniaGraph(t *testing.T) {
 	if err := gorgonia.Let(w, wt); err != nil {
 		t.Fatal(err)
 	}
+	fast0 := fastMatMuls.Load()
 	vm := gorgonia.NewTapeMachine(g, gorgonia.WithEngine(ce))
 	defer vm.Close()
 	if err := vm.RunAll(); err != nil {
@@ -361,5 +399,8 @@ func TestEngineGorgoniaGraph(t *testing.T) {
 	closeTo(t, "graph Transpose·Mul", z.Value().Data().([]float32), wantZ, m*4)
 	if ce.calls < 2 {
 		t.Fatalf("engine MatMul called %d times, want >= 2 (graph did not run on the engine)", ce.calls)
+	}
+	if got := fastMatMuls.Load() - fast0; got < 2 {
+		t.Fatalf("%d graph MatMuls reached the package's GEMM, want 2 (fell back to StdEng)", got)
 	}
 }

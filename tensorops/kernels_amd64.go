@@ -23,6 +23,9 @@ func gemvBF16Strips(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int
 func gemvInt8Strips(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int)
 
 //go:noescape
+func gemvInt8Strips512(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int)
+
+//go:noescape
 func cvtBF16(n int, src unsafe.Pointer, dst *float32)
 
 //go:noescape

@@ -19,6 +19,9 @@ func gemvBF16Strips(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int
 func gemvInt8Strips(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int) {
 	panic("tensorops: no asm")
 }
+func gemvInt8Strips512(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int) {
+	panic("tensorops: no asm")
+}
 func cvtBF16(n int, src unsafe.Pointer, dst *float32) { panic("tensorops: no asm") }
 func cvtInt8Strip(kc int, src unsafe.Pointer, scale *float32, dst *float32) {
 	panic("tensorops: no asm")

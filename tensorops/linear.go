@@ -180,6 +180,7 @@ func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 // gemv computes y = W·x + bias over strips, in parallel over groups of strips.
 func (e *Engine) gemv(l *Linear, y, x []float32) {
 	asm := e.asm()
+	wide := e.gemmKernel() == kernAVX512
 	per := min(256, max(4, ceilDiv(l.strips, 4*e.threads)))
 	if l.Bytes() < 1<<18 {
 		per = l.strips // too small to be worth a hand-off
@@ -198,13 +199,13 @@ func (e *Engine) gemv(l *Linear, y, x []float32) {
 		} else {
 			clear(yr)
 		}
-		l.gemvStrips(asm, x, yr[:full*gemmNR], s0, full)
+		l.gemvStrips(asm, wide, x, yr[:full*gemmNR], s0, full)
 		if full < s1-s0 {
 			var tmp [gemmNR]float32
 			if l.bias != nil && l.kind != kindInt8 {
 				copy(tmp[:], l.bias[o0+full*gemmNR:o1])
 			}
-			l.gemvStrips(asm, x, tmp[:], s0+full, 1)
+			l.gemvStrips(asm, wide, x, tmp[:], s0+full, 1)
 			copy(yr[full*gemmNR:], tmp[:])
 		}
 		if l.kind == kindInt8 {
@@ -222,7 +223,7 @@ func (e *Engine) gemv(l *Linear, y, x []float32) {
 }
 
 // gemvStrips adds W[strips s0..s0+n)·x to y (n·16 outputs).
-func (l *Linear) gemvStrips(asm bool, x, y []float32, s0, n int) {
+func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 	if n == 0 {
 		return
 	}
@@ -241,7 +242,11 @@ func (l *Linear) gemvStrips(asm bool, x, y []float32, s0, n int) {
 			gemvBF16Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
 		case kindInt8:
 			w = unsafe.Pointer(unsafe.SliceData(l.i8[off : off+size]))
-			gemvInt8Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
+			if wide {
+				gemvInt8Strips512(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
+			} else {
+				gemvInt8Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
+			}
 		}
 		return
 	}

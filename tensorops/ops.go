@@ -18,6 +18,7 @@ import (
 type opKernels struct {
 	softmaxRow func(x []float32)
 	gelu       func(x []float32)
+	geluTanh   func(x []float32)
 	silu       func(x []float32)
 	siluMul    func(gate, up []float32) // len(up) >= len(gate)
 	// Single-query attention: s[j] = scale·q·k_j with k_j = k[j*ldk:][:len(q)], and
@@ -28,7 +29,7 @@ type opKernels struct {
 
 var (
 	goKernels = opKernels{
-		softmaxRow: softmaxRowGo, gelu: geluGo, silu: siluGo, siluMul: siluMulGo,
+		softmaxRow: softmaxRowGo, gelu: geluGo, geluTanh: geluTanhGo, silu: siluGo, siluMul: siluMulGo,
 		attnScores: attnScoresGo, attnAccum: attnAccumGo,
 	}
 	kern = goKernels
@@ -75,17 +76,8 @@ func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
 	if n == 0 {
 		return
 	}
-	var s float64
-	for _, v := range x {
-		s += float64(v)
-	}
-	mean := s / float64(n)
-	var ss float64
-	for _, v := range x {
-		d := float64(v) - mean
-		ss += d * d
-	}
-	rstd := 1 / math.Sqrt(ss/float64(n)+float64(eps))
+	mean := sum64(x) / float64(n)
+	rstd := 1 / math.Sqrt(sqDev64(x, mean)/float64(n)+float64(eps))
 	dst = dst[:n]
 	switch {
 	case gamma != nil && beta != nil:
@@ -109,6 +101,41 @@ func layerNormRow(dst, x, gamma, beta []float32, eps float32) {
 	}
 }
 
+// sum64 and sqDev64 (Σ(x−c)²) accumulate in float64 over four independent chains, so the
+// loop is not bound by the latency of one dependent add per element.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		s0 += float64(x[j])
+		s1 += float64(x[j+1])
+		s2 += float64(x[j+2])
+		s3 += float64(x[j+3])
+	}
+	for ; j < len(x); j++ {
+		s0 += float64(x[j])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+func sqDev64(x []float32, c float64) float64 {
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(x); j += 4 {
+		d0, d1 := float64(x[j])-c, float64(x[j+1])-c
+		d2, d3 := float64(x[j+2])-c, float64(x[j+3])-c
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; j < len(x); j++ {
+		d := float64(x[j]) - c
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // RMSNorm is Hugging Face's Qwen2RMSNorm / LlamaRMSNorm: variance = mean(x²) in float32,
 // y = weight * (x * rsqrt(variance + eps)), with the same float32 rounding steps (weight nil
 // means 1). dst may alias x.
@@ -126,11 +153,7 @@ func rmsNormRow(dst, x, weight []float32, eps float32) {
 	if n == 0 {
 		return
 	}
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
-	}
-	variance := float32(ss / float64(n))
+	variance := float32(sqDev64(x, 0) / float64(n))
 	r := float32(1 / math.Sqrt(float64(variance+eps)))
 	dst = dst[:n]
 	if weight == nil {
@@ -207,11 +230,14 @@ func geluGo(x []float32) {
 
 // GELUTanh applies the tanh approximation of GELU (Hugging Face "gelu_new" /
 // "gelu_pytorch_tanh"): 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))), in place.
-func GELUTanh(x []float32) {
+func GELUTanh(x []float32) { kern.geluTanh(x) }
+
+// geluTanhGo uses 0.5·x·(1+tanh(u)) = x/(1+e^(−2u)), one exp instead of a tanh.
+func geluTanhGo(x []float32) {
 	const c = 0.7978845608028654 // √(2/π)
 	for j, v := range x {
 		f := float64(v)
-		x[j] = float32(0.5 * f * (1 + math.Tanh(c*(f+0.044715*f*f*f))))
+		x[j] = float32(f / (1 + math.Exp(-2*c*(f+0.044715*f*f*f))))
 	}
 }
 

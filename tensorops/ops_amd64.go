@@ -20,6 +20,9 @@ func scaleAVX2(x *float32, n int, s float32)
 func geluAVX2(x *float32, n int)
 
 //go:noescape
+func geluTanhAVX2(x *float32, n int)
+
+//go:noescape
 func siluAVX2(x *float32, n int)
 
 //go:noescape
@@ -38,6 +41,7 @@ func init() {
 	kern = opKernels{
 		softmaxRow: softmaxRowAVX2,
 		gelu:       geluAVX2Slice,
+		geluTanh:   geluTanhAVX2Slice,
 		silu:       siluAVX2Slice,
 		siluMul:    siluMulAVX2Slice,
 		attnScores: attnScoresAVX2Slice,
@@ -87,6 +91,14 @@ func geluAVX2Slice(x []float32) {
 		geluAVX2(unsafe.SliceData(x), n8)
 	}
 	geluGo(x[n8:])
+}
+
+func geluTanhAVX2Slice(x []float32) {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		geluTanhAVX2(unsafe.SliceData(x), n8)
+	}
+	geluTanhGo(x[n8:])
 }
 
 func siluAVX2Slice(x []float32) {

@@ -312,6 +312,55 @@ accdone:
 	VZEROUPPER
 	RET
 
+// geluTanhAVX2 applies the tanh-approximate GELU in place, written as
+// 0.5·x·(1+tanh(u)) = x / (1 + exp(−2u)) with u = √(2/π)·(x + 0.044715·x³): the same function
+// without tanh's cancellation near 0.
+//
+// func geluTanhAVX2(x *float32, n int)
+TEXT ·geluTanhAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), DI
+	MOVQ n+8(FP), CX
+
+gelutanhloop:
+	VMOVUPS (DI), Y8
+	VMULPS  Y8, Y8, Y0
+	VMULPS  gtCubic<>(SB), Y0, Y0
+	VADDPS  one<>(SB), Y0, Y0
+	VMULPS  Y8, Y0, Y0
+	VMULPS  gtScale<>(SB), Y0, Y0 // −2u
+	VMAXPS  clampLo<>(SB), Y0, Y0
+	VMINPS  clampHi<>(SB), Y0, Y0
+	EXP_Y0
+	VADDPS  one<>(SB), Y0, Y0
+	VDIVPS  Y0, Y8, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JNZ     gelutanhloop
+	VZEROUPPER
+	RET
+
+// 0.044715 and −2·√(2/π) of the tanh GELU
+DATA gtCubic<>+0(SB)/4, $0x3d372713
+DATA gtCubic<>+4(SB)/4, $0x3d372713
+DATA gtCubic<>+8(SB)/4, $0x3d372713
+DATA gtCubic<>+12(SB)/4, $0x3d372713
+DATA gtCubic<>+16(SB)/4, $0x3d372713
+DATA gtCubic<>+20(SB)/4, $0x3d372713
+DATA gtCubic<>+24(SB)/4, $0x3d372713
+DATA gtCubic<>+28(SB)/4, $0x3d372713
+GLOBL gtCubic<>(SB), RODATA|NOPTR, $32
+
+DATA gtScale<>+0(SB)/4, $0xbfcc422a
+DATA gtScale<>+4(SB)/4, $0xbfcc422a
+DATA gtScale<>+8(SB)/4, $0xbfcc422a
+DATA gtScale<>+12(SB)/4, $0xbfcc422a
+DATA gtScale<>+16(SB)/4, $0xbfcc422a
+DATA gtScale<>+20(SB)/4, $0xbfcc422a
+DATA gtScale<>+24(SB)/4, $0xbfcc422a
+DATA gtScale<>+28(SB)/4, $0xbfcc422a
+GLOBL gtScale<>(SB), RODATA|NOPTR, $32
+
 // log2(e)
 DATA log2e<>+0(SB)/4, $0x3fb8aa3b
 DATA log2e<>+4(SB)/4, $0x3fb8aa3b

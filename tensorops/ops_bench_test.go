@@ -8,10 +8,10 @@ import (
 // Benchmarks of the non-GEMM ops at the shapes the models run: BERT-base (hidden 768,
 // intermediate 3072, 12 heads of 64), Qwen2-0.5B (hidden 896, intermediate 4864, 14 heads / 2 KV
 // heads of 64) and Qwen1.5-0.5B decoding (16 heads of 64). Elementwise and row ops report GB/s
-// of memory traffic (bytes read + written), attention and the patch convolution GFLOP/s.
+// of memory traffic (bytes read + written), attention GFLOP/s and the GB/s of q, k, v and out,
+// the patch convolution GFLOP/s.
 
 func reportGBs(b *testing.B, bytes int) {
-	b.SetBytes(int64(bytes))
 	b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 }
 
@@ -146,6 +146,8 @@ func BenchmarkOpsAttention(b *testing.B) {
 					e.Attention(out, q, k, v, p)
 				}
 				reportGFLOPs(b, 4*float64(p.Batch*p.Heads*p.QLen*p.KVLen*p.HeadDim))
+				// Decoding is bound by reading the KV cache: report that traffic too.
+				reportGBs(b, 4*(len(q)+len(k)+len(v)+len(out)))
 			})
 		}
 	}

@@ -220,7 +220,9 @@ func (m *bpe) initialSymbols(word string, syms []bpeSym) ([]bpeSym, error) {
 				syms = append(syms, bpeSym{id: int32(m.unkID), start: int32(i), end: int32(i + size)})
 			}
 		} else {
-			return nil, fmt.Errorf("bpe: character %q is not in the vocabulary and the model has no unk token", s)
+			// The message names the position, never the character: errors may be logged and
+			// the text is clinical.
+			return nil, fmt.Errorf("bpe: the character at byte %d of a word is not in the vocabulary and the model has no unk token", i)
 		}
 		i += size
 	}

@@ -44,9 +44,9 @@ func newEncoding(n int) *Encoding {
 	ints := make([]int, 6*n)
 	offs := make([]Offset, 2*n)
 	return &Encoding{
-		IDs: ints[0:0:n], TypeIDs: ints[n:n:2*n], SpecialTokensMask: ints[2*n : 2*n : 3*n],
+		IDs: ints[0:0:n], TypeIDs: ints[n : n : 2*n], SpecialTokensMask: ints[2*n : 2*n : 3*n],
 		AttentionMask: ints[3*n : 3*n : 4*n], WordIDs: ints[4*n : 4*n : 5*n], SequenceIDs: ints[5*n : 5*n : 6*n],
-		Offsets: offs[0:0:n], CharOffsets: offs[n:n:2*n],
+		Offsets: offs[0:0:n], CharOffsets: offs[n : n : 2*n],
 		Tokens: make([]string, 0, n),
 	}
 }

@@ -2,8 +2,8 @@ package tokenize
 
 import (
 	"strings"
-	"unsafe"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // span is a half-open byte range [start, end).

@@ -21,19 +21,19 @@ func refDir() string {
 }
 
 type refRecord struct {
-	ID                 string    `json:"id"`
-	Kind               string    `json:"kind"`
-	Text               string    `json:"text"`
-	Words              []string  `json:"words"`
-	IDs                []int     `json:"ids"`
-	Tokens             []string  `json:"tokens"`
-	Offsets            [][2]int  `json:"offsets"`
-	ByteOffsets        [][2]int  `json:"byte_offsets"`
-	TypeIDs            []int     `json:"type_ids"`
-	SpecialTokensMask  []int     `json:"special_tokens_mask"`
-	WordIDs            []*int    `json:"word_ids"`
-	IDsNoSpecial       []int     `json:"ids_no_special"`
-	DecodedSkipSpecial *string   `json:"decoded_skip_special"`
+	ID                 string   `json:"id"`
+	Kind               string   `json:"kind"`
+	Text               string   `json:"text"`
+	Words              []string `json:"words"`
+	IDs                []int    `json:"ids"`
+	Tokens             []string `json:"tokens"`
+	Offsets            [][2]int `json:"offsets"`
+	ByteOffsets        [][2]int `json:"byte_offsets"`
+	TypeIDs            []int    `json:"type_ids"`
+	SpecialTokensMask  []int    `json:"special_tokens_mask"`
+	WordIDs            []*int   `json:"word_ids"`
+	IDsNoSpecial       []int    `json:"ids_no_special"`
+	DecodedSkipSpecial *string  `json:"decoded_skip_special"`
 	raw                map[string]json.RawMessage
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -465,4 +466,53 @@ func (t *Tokenizer) WithPadding(p *Padding) *Tokenizer {
 func (t *Tokenizer) shallow() *Tokenizer {
 	return &Tokenizer{norm: t.norm, pre: t.pre, model: t.model, post: t.post, dec: t.dec, added: t.added,
 		truncation: t.truncation, padding: t.padding, roberta: t.roberta, config: t.config, chat: t.chat}
+}
+
+// ModelType is "WordPiece", "BPE" or "Unigram".
+func (t *Tokenizer) ModelType() string {
+	switch t.model.(type) {
+	case *wordPiece:
+		return "WordPiece"
+	case *bpe:
+		return "BPE"
+	case *unigram:
+		return "Unigram"
+	}
+	return ""
+}
+
+// UnkToken returns the model's unknown token, if it has one (BPE models of the byte-level
+// families have none: every byte is in the vocabulary).
+func (t *Tokenizer) UnkToken() (string, bool) {
+	switch m := t.model.(type) {
+	case *wordPiece:
+		return m.unk, true
+	case *bpe:
+		return m.unk, m.unkID >= 0
+	case *unigram:
+		if id := m.u.UnkID(); id >= 0 {
+			return m.idToToken(id)
+		}
+	}
+	return "", false
+}
+
+// ContinuingSubwordPrefix is WordPiece's "##" (or the BPE model's prefix, usually "").
+func (t *Tokenizer) ContinuingSubwordPrefix() string {
+	switch m := t.model.(type) {
+	case *wordPiece:
+		return m.prefix
+	case *bpe:
+		return m.contPrefix
+	}
+	return ""
+}
+
+// DecodeTokens runs the decoder over token strings (as found in Encoding.Tokens), joining
+// them the way Decode would; without a decoder tokens are joined with spaces.
+func (t *Tokenizer) DecodeTokens(tokens []string) string {
+	if t.dec == nil {
+		return strings.Join(tokens, " ")
+	}
+	return strings.Join(t.dec.decodeChain(append([]string(nil), tokens...)), "")
 }

@@ -119,9 +119,13 @@ func TestControlCharsAndEmpty(t *testing.T) {
 // TestLargeText encodes 1 MB texts (prose, and a single 1 MB "word"): a quadratic step would
 // not finish within the test timeout.
 func TestLargeText(t *testing.T) {
+	size := 1 << 20
+	if raceEnabled || testing.Short() {
+		size = 1 << 17
+	}
 	unit := "Patient John Smith (MRN 00123456) seen 03/14/2019; no acute cardiopulmonary process. Über café 患者 😀\n"
-	prose := strings.Repeat(unit, 1<<20/len(unit)+1)
-	word := strings.Repeat("abcdefghij", 1<<20/10)
+	prose := strings.Repeat(unit, size/len(unit)+1)
+	word := strings.Repeat("abcdefghij", size/10)
 	for _, fam := range allFamilies {
 		tok := family(t, fam)
 		for _, s := range []string{prose, word} {
@@ -404,4 +408,31 @@ func TestNormalizedAlignment(t *testing.T) {
 	}
 	checkOffsets(t, d, e)
 	check(t, "qwen NFC decode", qwen.Decode(e.IDs, false), "Café résumé")
+}
+
+func TestModelInfo(t *testing.T) {
+	cases := []struct {
+		fam, typ, unk, prefix string
+		hasUnk                bool
+	}{
+		{"bert-base-uncased", "WordPiece", "[UNK]", "##", true},
+		{"roberta-base", "BPE", "", "", false},
+		{"qwen2", "BPE", "", "", false},
+		{"xlnet-base-cased", "Unigram", "<unk>", "", true},
+	}
+	for _, c := range cases {
+		tok := family(t, c.fam)
+		unk, ok := tok.UnkToken()
+		if tok.ModelType() != c.typ || unk != c.unk || ok != c.hasUnk || tok.ContinuingSubwordPrefix() != c.prefix {
+			t.Errorf("%s: got %s %q %v %q", c.fam, tok.ModelType(), unk, ok, tok.ContinuingSubwordPrefix())
+		}
+	}
+	bert := family(t, "bert-base-uncased")
+	check(t, "decode tokens", bert.DecodeTokens([]string{"abnormal", "##ity", "is", "found", "."}), "abnormality is found.")
+	if n := bert.VocabSize(); n != 30522 {
+		t.Errorf("bert vocab size %d", n)
+	}
+	if n := family(t, "qwen2").VocabSize(); n != 151646 {
+		t.Errorf("qwen vocab size %d", n)
+	}
 }

@@ -153,3 +153,13 @@ func TestErrorsDoNotLeakText(t *testing.T) {
 		t.Errorf("missing model: rc %d, stderr %q", rc, stderr)
 	}
 }
+
+// -hub goes through weights' Hugging Face cache; offline with an empty cache it fails cleanly.
+func TestHubOffline(t *testing.T) {
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	_, stderr, rc := runCLI(t, note, "-hub", "obi/deid_roberta_i2b2")
+	if rc != 1 || !strings.Contains(stderr, "offline") || strings.Contains(stderr, "Reacher") {
+		t.Errorf("rc %d, stderr %q", rc, stderr)
+	}
+}

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -78,6 +79,45 @@ func (a Activation) Apply(x []float32) {
 	}
 }
 
+// parallel runs fn over [0, n) split into at most e.Threads() chunks of at least minChunk
+// items. The row-wise and elementwise ops are a few percent of an encoder's time on one
+// thread; splitting them keeps them from growing into the serial fraction when the matrix
+// products run on every core.
+func parallel(e *tensorops.Engine, n, minChunk int, fn func(lo, hi int)) {
+	t := 1
+	if e != nil {
+		t = min(e.Threads(), n/max(minChunk, 1))
+	}
+	if t <= 1 {
+		fn(0, n)
+		return
+	}
+	chunk := (n + t - 1) / t
+	var wg sync.WaitGroup
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo int) {
+			defer wg.Done()
+			fn(lo, min(lo+chunk, n))
+		}(lo)
+	}
+	fn(0, min(chunk, n))
+	wg.Wait()
+}
+
+// minElems is the smallest share of an elementwise op worth a goroutine (about 16K floats).
+const minElems = 1 << 14
+
+func minRows(cols int) int { return max(1, minElems/max(cols, 1)) }
+
+// applyPar applies an activation to x on the engine's threads.
+func (a Activation) applyPar(e *tensorops.Engine, x []float32) {
+	if a == ActNone {
+		return
+	}
+	parallel(e, len(x), minElems, func(lo, hi int) { a.Apply(x[lo:hi]) })
+}
+
 func shape2(b *Builder, name string, x *gorgonia.Node) (rows, cols int, ok bool) {
 	if b.err != nil || x == nil {
 		b.fail(fmt.Errorf("nn: %s: nil input", name))
@@ -106,7 +146,7 @@ func (b *Builder) Linear(name string, x *gorgonia.Node, l *tensorops.Linear, act
 			return err
 		}
 		e.Forward(l, dst, x, rows)
-		act.Apply(dst)
+		act.applyPar(e, dst)
 		return nil
 	}
 	label := fmt.Sprintf("%s:Linear[%d->%d]", name, l.In, l.Out)
@@ -132,12 +172,14 @@ func (b *Builder) LayerNorm(name string, x *gorgonia.Node, gamma, beta []float32
 	if len(gamma) != cols || len(beta) != cols {
 		return b.fail(fmt.Errorf("nn: %s: LayerNorm of %d columns with gamma[%d], beta[%d]", name, cols, len(gamma), len(beta)))
 	}
-	k := func(_ *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
+	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
 		x, err := floats(in[0])
 		if err != nil {
 			return err
 		}
-		tensorops.LayerNorm(dst, x, rows, cols, gamma, beta, eps)
+		parallel(e, rows, minRows(cols), func(lo, hi int) {
+			tensorops.LayerNorm(dst[lo*cols:hi*cols], x[lo*cols:hi*cols], hi-lo, cols, gamma, beta, eps)
+		})
 		return nil
 	}
 	return b.Apply(NewOp(name+":LayerNorm", tensor.Shape{rows, cols}, []tensor.Shape{{rows, cols}}, nil, k), x)
@@ -153,13 +195,16 @@ func (b *Builder) AddLayerNorm(name string, x, residual *gorgonia.Node, gamma, b
 	if len(gamma) != cols || len(beta) != cols {
 		return b.fail(fmt.Errorf("nn: %s: LayerNorm of %d columns with gamma[%d], beta[%d]", name, cols, len(gamma), len(beta)))
 	}
-	k := func(_ *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
+	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
 		v, err := Floats(in...)
 		if err != nil {
 			return err
 		}
-		tensorops.Add(dst, v[0], v[1])
-		tensorops.LayerNorm(dst, dst, rows, cols, gamma, beta, eps)
+		parallel(e, rows, minRows(cols), func(lo, hi int) {
+			d := dst[lo*cols : hi*cols]
+			tensorops.Add(d, v[0][lo*cols:hi*cols], v[1][lo*cols:hi*cols])
+			tensorops.LayerNorm(d, d, hi-lo, cols, gamma, beta, eps)
+		})
 		return nil
 	}
 	s := tensor.Shape{rows, cols}
@@ -190,13 +235,13 @@ func (b *Builder) Activate(name string, x *gorgonia.Node, act Activation) *gorgo
 	if !ok {
 		return nil
 	}
-	k := func(_ *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
+	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
 		x, err := floats(in[0])
 		if err != nil {
 			return err
 		}
 		copy(dst, x)
-		act.Apply(dst)
+		act.applyPar(e, dst)
 		return nil
 	}
 	s := tensor.Shape{rows, cols}

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -37,20 +39,36 @@ type xlnetFiles struct {
 	unkID    int
 }
 
+var (
+	xlnetOnce   sync.Once
+	xlnetCached *xlnetFiles
+	xlnetErr    error
+)
+
+// loadXLNet parses the XLNet files once per test binary: several tests and fuzz targets need
+// them, and tokenizer.json takes a while to decode under -race.
 func loadXLNet(t testing.TB) *xlnetFiles {
 	t.Helper()
+	xlnetOnce.Do(func() { xlnetCached, xlnetErr = readXLNet() })
+	if xlnetErr != nil {
+		t.Fatal(xlnetErr)
+	}
+	return xlnetCached
+}
+
+func readXLNet() (*xlnetFiles, error) {
 	dir := filepath.Join(refsDir(), "xlnet-base-cased")
 	m, err := LoadModelProto(filepath.Join(dir, "spiece.model"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	var tj xlnetJSON
 	if err := json.Unmarshal(data, &tj); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	f := &xlnetFiles{proto: m, unkID: -1}
 	if tj.Model.UnkID != nil {
@@ -59,12 +77,12 @@ func loadXLNet(t testing.TB) *xlnetFiles {
 	for i, raw := range tj.Model.Vocab {
 		var pair [2]any
 		if err := json.Unmarshal(raw, &pair); err != nil {
-			t.Fatalf("vocab[%d]: %v", i, err)
+			return nil, fmt.Errorf("vocab[%d]: %v", i, err)
 		}
 		p, ok1 := pair[0].(string)
 		s, ok2 := pair[1].(float64)
 		if !ok1 || !ok2 {
-			t.Fatalf("vocab[%d] = %s", i, raw)
+			return nil, fmt.Errorf("vocab[%d] = %s", i, raw)
 		}
 		f.vocab = append(f.vocab, VocabEntry{p, s})
 	}
@@ -72,11 +90,11 @@ func loadXLNet(t testing.TB) *xlnetFiles {
 		if n.Type == "Precompiled" {
 			f.charsmap, err = base64.StdEncoding.DecodeString(n.PrecompiledCharsmap)
 			if err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 		}
 	}
-	return f
+	return f, nil
 }
 
 type refRecord struct {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tensorops
+
+const raceOn = false
