@@ -227,16 +227,16 @@ func (m *Model) loadWeights(s weights.Store) error {
 	for i := range m.Layers {
 		if err := loadTensors(s, fmt.Sprintf("%sencoder.layer.%d.", m.prefix, i), &m.Layers[i], dims); err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		// Packing layer by layer keeps the peak at the packed model plus one raw layer.
+		m.Layers[i].pack(c.HiddenSize, c.IntermediateSize)
 	}
 	if err := m.loadHead(s, dims); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("bert: loading %s (%s head): %w", m.kind, m.head, errors.Join(errs...))
-	}
-	for i := range m.Layers {
-		m.Layers[i].pack(c.HiddenSize, c.IntermediateSize)
 	}
 	return nil
 }

@@ -38,8 +38,8 @@ type GenerateOptions struct {
 	// StopTokenIDs end a sequence when generated (the token is kept in Tokens). nil means the
 	// model's eos ids; an empty non-nil slice disables stop tokens.
 	StopTokenIDs []int
-	// StopStrings end a sequence when its decoded text contains one of them; Result.Text is
-	// cut before it. Needs a Tokenizer.
+	// StopStrings end a sequence when its decoded text (special tokens skipped) contains one
+	// of them; Result.Text and the streamed text stop just before it. Needs a Tokenizer.
 	StopStrings []string
 
 	// Stream, when set, is called after every generated token, in order, from the calling
@@ -109,8 +109,7 @@ type seqState struct {
 	rng       *rand.Rand
 	seen      []bool // token ids present in the row's input ids (repetition penalty)
 	seenList  []int
-	text      string // decoded so far (with a tokenizer)
-	emitted   int    // bytes of text already streamed
+	emitted   int // bytes of text already streamed
 }
 
 func (q *seqState) see(id int) {
@@ -305,9 +304,11 @@ func (m *Model) accept(q *seqState, tok int, stops []int, opt *GenerateOptions) 
 	text := ""
 	if m.tok != nil {
 		if full, err := m.tok.Decode(q.tokens); err == nil {
-			q.text = full
 			end := len(full)
-			if !q.done {
+			if cut := stopIndex(full, opt.StopStrings); cut >= 0 {
+				q.done, q.reason = true, StopString
+				end = cut
+			} else if !q.done {
 				// Hold back trailing U+FFFD: the bytes of a character split across tokens
 				// decode as a replacement until its last byte arrives.
 				for end > q.emitted {
@@ -322,9 +323,6 @@ func (m *Model) accept(q *seqState, tok int, stops []int, opt *GenerateOptions) 
 				text = full[q.emitted:end]
 				q.emitted = end
 			}
-			if containsAny(full, opt.StopStrings) {
-				q.done, q.reason = true, StopString
-			}
 		}
 	}
 	if opt.Stream != nil && !opt.Stream(Event{Seq: q.idx, Index: len(q.tokens) - 1, Token: tok, Text: text}) && !q.done {
@@ -332,13 +330,15 @@ func (m *Model) accept(q *seqState, tok int, stops []int, opt *GenerateOptions) 
 	}
 }
 
-func containsAny(s string, subs []string) bool {
-	for _, x := range subs {
-		if x != "" && strings.Contains(s, x) {
-			return true
+// stopIndex is the earliest byte index of any stop string in s, or -1.
+func stopIndex(s string, stops []string) int {
+	cut := -1
+	for _, x := range stops {
+		if j := strings.Index(s, x); x != "" && j >= 0 && (cut < 0 || j < cut) {
+			cut = j
 		}
 	}
-	return false
+	return cut
 }
 
 func (m *Model) results(seqs []*seqState, opt *GenerateOptions) []Result {
@@ -356,13 +356,7 @@ func (m *Model) results(seqs []*seqState, opt *GenerateOptions) []Result {
 		if err != nil {
 			continue
 		}
-		if q.reason == StopString {
-			cut := len(text)
-			for _, x := range opt.StopStrings {
-				if j := strings.Index(text, x); x != "" && j >= 0 && j < cut {
-					cut = j
-				}
-			}
+		if cut := stopIndex(text, opt.StopStrings); q.reason == StopString && cut >= 0 {
 			text = text[:cut]
 		}
 		out[i].Text = text

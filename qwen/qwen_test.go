@@ -367,14 +367,15 @@ func TestTextAndStopStrings(t *testing.T) {
 		t.Skipf("random model produced too little text (%q) to place a stop string", full)
 	}
 	stop := string(runes[len(runes)/2 : len(runes)/2+2])
-	opt.Stream = nil
+	streamed.Reset()
 	opt.StopStrings = []string{stop}
 	res, err = m.GenerateText(context.Background(), []string{"Findings: no acute disease."}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res[0].Reason != StopString || res[0].Text != full[:strings.Index(full, stop)] {
-		t.Errorf("stop string %q: text %q (%v), want %q", stop, res[0].Text, res[0].Reason, full[:strings.Index(full, stop)])
+	want := full[:strings.Index(full, stop)]
+	if res[0].Reason != StopString || res[0].Text != want || streamed.String() != want {
+		t.Errorf("stop string %q: text %q, streamed %q (%v), want %q", stop, res[0].Text, streamed.String(), res[0].Reason, want)
 	}
 }
 

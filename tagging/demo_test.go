@@ -208,6 +208,24 @@ func BenchmarkPipelineDemo(b *testing.B) {
 			b.ReportMetric(float64(b.N*len(toks))/s, "tokens/s")
 		})
 	}
+	// Eight short notes per TagMany call: their windows share model calls.
+	notes := make([]string, 8)
+	ntok := 0
+	for i := range notes {
+		notes[i] = texts[[]string{"s001", "s003", "s007", "s009", "s012", "s013", "s018", "s024"}[i]]
+		toks, _ := tok.Tokenize(notes[i])
+		ntok += len(toks)
+	}
+	b.Run("many8short", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := p.TagMany(context.Background(), notes); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s := b.Elapsed().Seconds()
+		b.ReportMetric(float64(b.N*len(notes))/s, "notes/s")
+		b.ReportMetric(float64(b.N*ntok)/s, "tokens/s")
+	})
 }
 
 func TestDemoTokenizerAdapter(t *testing.T) {

@@ -529,3 +529,34 @@ func TestJoinWordPiece(t *testing.T) {
 		}
 	}
 }
+
+// TagMany batches windows of several texts together and must give what Tag gives per text.
+func TestTagManyMatchesTag(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	texts := []string{"", randomNote(r, 5), "  ", randomNote(r, 60), randomNote(r, 3), randomNote(r, 25)}
+	for _, opts := range []Options{
+		{Aggregation: AggregateFirst, Stride: 3, BatchSize: 3},
+		{Aggregation: AggregateSimple, Windowing: HFOverlap, Stride: 4, BatchSize: 2},
+		{Aggregation: AggregateNone, Windowing: Truncate, BatchSize: 4},
+	} {
+		m := &fakeModel{labels: entLabels, maxLen: 14, table: noteTable(), edge: 1, edgeLabel: 4}
+		p := mustNew(t, m, opts)
+		many, err := p.TagMany(context.Background(), texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, text := range texts {
+			one, err := p.Tag(context.Background(), text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(one, many[i]) {
+				t.Errorf("%+v text %d: TagMany %+v\nTag %+v", opts, i, many[i], one)
+			}
+		}
+	}
+	p := mustNew(t, microsoftModel(), Options{})
+	if _, err := p.TagMany(context.Background(), []string{"ok", "bad\xff"}); !errors.Is(err, ErrInvalidUTF8) || !strings.Contains(err.Error(), "text 1") {
+		t.Errorf("invalid text: %v", err)
+	}
+}

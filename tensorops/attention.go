@@ -32,17 +32,10 @@ type AttentionParams struct {
 // minFloat32 is torch.finfo(torch.float32).min, the value Hugging Face adds for masked keys.
 const minFloat32 = -math.MaxFloat32
 
-// attnGemmMinRows is the query count from which a head's scores and output go through Sgemm;
-// below it (decoding) the direct loops avoid the GEMM's packing cost.
+// attnGemmMinRows is the query count from which Attention packs K and V and runs the GEMM
+// micro-kernels (attention_fused.go); below it (decoding) direct loops over the unpacked
+// cache cost less than the packing.
 const attnGemmMinRows = 8
-
-// serialEngines run the per-head products inside Attention's own workers, so the parallel
-// split is over heads and never nested inside a GEMM; [1] keeps to the pure-Go kernels for
-// engines that do.
-var serialEngines = [2]func() *Engine{
-	sync.OnceValue(func() *Engine { return NewEngine(1) }),
-	sync.OnceValue(func() *Engine { e := NewEngine(1); e.pureGo = true; return e }),
-}
 
 type attnDims struct {
 	ldq, ldkv, ldo, bsKV int
@@ -153,38 +146,32 @@ func (e *Engine) attention(out, q, k, v []float32, p AttentionParams, kn *opKern
 		}
 		return
 	}
-	threads := e.Threads()
+	if p.QLen >= attnGemmMinRows {
+		e.attentionPacked(out, q, k, v, &p, &d, kn)
+		return
+	}
 	heads := p.Batch * p.Heads
-	qBlock := p.QLen
-	if heads < 2*threads && p.QLen >= 2*attnGemmMinRows {
-		splits := (2*threads + heads - 1) / heads
-		qBlock = max((p.QLen+splits-1)/splits, attnGemmMinRows)
-	}
-	qBlocks := (p.QLen + qBlock - 1) / qBlock
-	units := heads * qBlocks
-	serial := serialEngines[0]()
-	if e.pureGo {
-		serial = serialEngines[1]()
-	}
 	work := func(u int) {
 		w := getAttnWorker()
-		bh, blk := u/qBlocks, u%qBlocks
-		i0 := blk * qBlock
-		w.head(serial, kn, out, q, k, v, &p, &d, bh/p.Heads, bh%p.Heads, i0, min(i0+qBlock, p.QLen))
+		w.head(kn, out, q, k, v, &p, &d, u/p.Heads, u%p.Heads, 0, p.QLen)
 		attnWorkers.Put(w)
 	}
 	flops := 4 * float64(heads) * float64(p.QLen) * float64(p.KVLen) * float64(p.HeadDim)
-	if units == 1 || flops < 1<<16 {
-		for u := 0; u < units; u++ {
+	if heads == 1 || flops < 1<<16 {
+		for u := 0; u < heads; u++ {
 			work(u)
 		}
 		return
 	}
-	e.parallelFor(units, work)
+	e.parallelFor(heads, work)
 }
 
-// attnWorker holds one goroutine's score buffer between calls.
-type attnWorker struct{ scores []float32 }
+// attnWorker holds one goroutine's scratch between calls: scores, and for the packed path
+// the packed query block, the packed probabilities and the rows to redo on the direct path.
+type attnWorker struct {
+	scores, qp, pp []float32
+	fallback       []int
+}
 
 var attnWorkers sync.Pool
 
@@ -195,8 +182,9 @@ func getAttnWorker() *attnWorker {
 	return &attnWorker{}
 }
 
-// head computes query rows [i0, i1) of query head h in batch b.
-func (w *attnWorker) head(serial *Engine, kn *opKernels, out, q, k, v []float32, p *AttentionParams, d *attnDims, b, h, i0, i1 int) {
+// head computes query rows [i0, i1) of query head h in batch b with direct loops over the
+// unpacked k and v (decoding, and the packed path's fully masked rows).
+func (w *attnWorker) head(kn *opKernels, out, q, k, v []float32, p *AttentionParams, d *attnDims, b, h, i0, i1 int) {
 	n, dh := p.KVLen, p.HeadDim
 	rows := i1 - i0
 	if cap(w.scores) < rows*n {
@@ -209,12 +197,8 @@ func (w *attnWorker) head(serial *Engine, kn *opKernels, out, q, k, v []float32,
 	kvOff := b*d.bsKV + kvh*dh
 	kh, vh := k[kvOff:], v[kvOff:]
 
-	if rows >= attnGemmMinRows {
-		serial.Sgemm(false, true, rows, n, dh, d.scale, q[qOff:], d.ldq, kh, d.ldkv, 0, s, n)
-	} else {
-		for r := 0; r < rows; r++ {
-			kn.attnScores(s[r*n:(r+1)*n], q[qOff+r*d.ldq:qOff+r*d.ldq+dh], kh, d.ldkv, d.scale)
-		}
+	for r := 0; r < rows; r++ {
+		kn.attnScores(s[r*n:(r+1)*n], q[qOff+r*d.ldq:qOff+r*d.ldq+dh], kh, d.ldkv, d.scale)
 	}
 
 	var bias []float32
@@ -248,10 +232,6 @@ func (w *attnWorker) head(serial *Engine, kn *opKernels, out, q, k, v []float32,
 		kn.softmaxRow(sr)
 	}
 
-	if rows >= attnGemmMinRows {
-		serial.Sgemm(false, false, rows, dh, n, 1, s, n, vh, d.ldkv, 0, out[oOff:], d.ldo)
-		return
-	}
 	for r := 0; r < rows; r++ {
 		kn.attnAccum(out[oOff+r*d.ldo:oOff+r*d.ldo+dh], s[r*n:(r+1)*n], vh, d.ldkv)
 	}

@@ -49,7 +49,8 @@ func withProcs(n int, f func()) {
 
 // BenchmarkGEMM: C[m×n] = A[m×k]·B[k×n] at encoder shapes. "sgemm" is Engine.Sgemm on plain
 // row-major operands (packs both per call), "linear" is Engine.Forward with the weight packed
-// once (the model path: B = Wᵀ), "gonum" is gonum's pure-Go Sgemm for comparison.
+// once (the model path: B = Wᵀ), "linear-bf16"/"linear-int8" the same with the weight kept as
+// BF16 / int8 and widened per block, "gonum" is gonum's pure-Go Sgemm for comparison.
 func BenchmarkGEMM(b *testing.B) {
 	for _, sh := range [][3]int{{128, 768, 768}, {128, 768, 3072}, {512, 768, 768}} {
 		m, k, n := sh[0], sh[1], sh[2]
@@ -61,6 +62,9 @@ func BenchmarkGEMM(b *testing.B) {
 		flops := 2 * float64(m) * float64(n) * float64(k)
 		name := fmt.Sprintf("%dx%dx%d", m, k, n)
 		lin := NewLinear(w, n, k, nil) // w read as [n, k]: same work as the [k, n] product
+		wh, _ := toBF16(w)
+		linBF16 := NewLinearBF16(wh, n, k, nil)
+		linInt8 := NewLinearInt8(w, n, k, nil)
 		for _, th := range benchThreads {
 			e := NewEngine(th)
 			b.Run(name+"/sgemm/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
@@ -77,6 +81,18 @@ func BenchmarkGEMM(b *testing.B) {
 				}
 				cm.report(b, flops/1e9, "GFLOP/s")
 			})
+			for _, q := range []struct {
+				name string
+				l    *Linear
+			}{{"linear-bf16", linBF16}, {"linear-int8", linInt8}} {
+				b.Run(name+"/"+q.name+"/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+					cm := startCPU(b)
+					for b.Loop() {
+						e.Forward(q.l, c, a, m)
+					}
+					cm.report(b, flops/1e9, "GFLOP/s")
+				})
+			}
 			b.Run(name+"/gonum/"+fmt.Sprintf("threads=%d", th), func(b *testing.B) {
 				withProcs(th, func() {
 					impl := gonum.Implementation{}

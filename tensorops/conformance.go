@@ -80,7 +80,7 @@ func (b CPUBackend) Conv2DPatch(out, img []float32, c, h, w int, weight []float3
 
 // Tolerances of the suite: a result r passes against the float64 reference w when
 // |r - w| <= atol + rtol·|w|. They allow float32 accumulation (a GPU reduction order, a GEMM's
-// blocking) with a margin of about 10x over what the CPU backend shows, and stay far below what
+// blocking) with a margin of 10x or more over what the CPU backend shows, and stay far below what
 // a wrong formula gives (tanh-approximate GELU differs from the exact one by up to 4.7e-4).
 type tolerance struct{ atol, rtol float64 }
 

@@ -14,7 +14,7 @@ import (
 
 // Engine embeds tensor.StdEng so every operation it does not override keeps gorgonia's
 // semantics; float32 matrix products are redirected to this package's kernels.
-// An Engine is safe for concurrent use.
+// An Engine is safe for concurrent use; the zero Engine works and is single-threaded.
 type Engine struct {
 	tensor.StdEng
 	threads  int
@@ -65,7 +65,7 @@ func (e *Engine) gemmKernel() int {
 }
 
 // Threads reports how many goroutines a product may be split over.
-func (e *Engine) Threads() int { return e.threads }
+func (e *Engine) Threads() int { return max(1, e.threads) }
 
 // matView describes a float32 2-D dense operand as BLAS sees it: the stored matrix, its row
 // stride, and whether the tensor is a transposed view of it.

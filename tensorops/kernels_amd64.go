@@ -35,6 +35,9 @@ func cvtInt8Strip(kc int, src unsafe.Pointer, scale *float32, dst *float32)
 func packRowStrips(src, dst *float32, n, stride int)
 
 //go:noescape
+func saxpyAVX2(n int, alpha float32, x, y *float32)
+
+//go:noescape
 func sdotAVX2(n int, x, y *float32) float32
 
 func init() {

@@ -27,4 +27,5 @@ func cvtInt8Strip(kc int, src unsafe.Pointer, scale *float32, dst *float32) {
 	panic("tensorops: no asm")
 }
 func packRowStrips(src, dst *float32, n, stride int) { panic("tensorops: no asm") }
+func saxpyAVX2(n int, alpha float32, x, y *float32)  { panic("tensorops: no asm") }
 func sdotAVX2(n int, x, y *float32) float32          { panic("tensorops: no asm") }

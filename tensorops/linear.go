@@ -181,7 +181,7 @@ func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 func (e *Engine) gemv(l *Linear, y, x []float32) {
 	asm := e.asm()
 	wide := e.gemmKernel() == kernAVX512
-	per := min(256, max(4, ceilDiv(l.strips, 4*e.threads)))
+	per := min(256, max(4, ceilDiv(l.strips, 4*e.Threads())))
 	if l.Bytes() < 1<<18 {
 		per = l.strips // too small to be worth a hand-off
 	}

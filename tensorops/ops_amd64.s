@@ -2,9 +2,9 @@
 
 #include "textflag.h"
 
-// AVX2+FMA kernels for the transcendental ops (see ops_amd64.go for the Go side, which handles
-// the tails that are not a multiple of 8 and the special rows). Every loop takes n > 0, a
-// multiple of 8.
+// AVX2+FMA kernels for the transcendental ops and single-query attention (see ops_amd64.go for
+// the Go side, which handles the tails that are not a multiple of 8 and the special rows).
+// Every loop takes n > 0, a multiple of 8.
 //
 // exp is evaluated as 2^n·P(r) with n = round(x·log2e), r = x − n·ln2 (Cody-Waite split, so r
 // is exact to float32) and P the degree-7 Taylor polynomial of e^r (remainder < 6e-9 on

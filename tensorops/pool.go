@@ -34,7 +34,7 @@ func (p *workerPool) close() { close(p.work) }
 
 // parallelFor runs fn(0..n-1) on up to e.threads goroutines, the caller included.
 func (e *Engine) parallelFor(n int, fn func(i int)) {
-	workers := min(e.threads, n)
+	workers := min(e.Threads(), n)
 	if workers <= 1 {
 		for i := 0; i < n; i++ {
 			fn(i)
@@ -66,7 +66,7 @@ func (e *Engine) parallelFor(n int, fn func(i int)) {
 }
 func (e *Engine) getPool() *workerPool {
 	e.poolOnce.Do(func() {
-		e.pool = newWorkerPool(e.threads - 1)
+		e.pool = newWorkerPool(e.Threads() - 1)
 		// The helpers reference only the channel, so an unreachable Engine can be collected and
 		// its helpers released.
 		runtime.AddCleanup(e, func(p *workerPool) { p.close() }, e.pool)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"unicode/utf8"
 )
 
 // cpuSeconds is the process's user+system CPU time: on a shared machine tokens per CPU second
@@ -128,5 +130,32 @@ func BenchmarkEncodeParallel(b *testing.B) {
 				b.ReportMetric(float64(ntok.Load())/c, "tokens/cpu-s")
 			}
 		})
+	}
+}
+
+// BenchmarkEncodeLarge encodes one long document of growing size: ns/byte staying flat shows
+// the pipeline is linear (no quadratic step on megabyte inputs).
+func BenchmarkEncodeLarge(b *testing.B) {
+	texts := clinicalTexts(b)
+	doc := strings.Join(texts, "\n")
+	for len(doc) < 1<<20 {
+		doc += "\n" + doc
+	}
+	for _, fam := range []string{"bert-base-uncased", "roberta-base", "qwen2", "xlnet-base-cased"} {
+		tok := benchTokenizer(b, fam)
+		for _, size := range []int{1 << 16, 1 << 18, 1 << 20} {
+			s := doc[:size]
+			for !utf8.ValidString(s) {
+				s = s[:len(s)-1]
+			}
+			b.Run(fmt.Sprintf("%s/%dKiB", fam, size>>10), func(b *testing.B) {
+				b.SetBytes(int64(len(s)))
+				for i := 0; i < b.N; i++ {
+					if _, err := tok.Encode(s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

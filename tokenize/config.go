@@ -14,6 +14,8 @@ import (
 type Config struct {
 	TokenizerClass     string                `json:"tokenizer_class"`
 	DoLowerCase        *bool                 `json:"do_lower_case"`
+	StripAccents       *bool                 `json:"strip_accents"`
+	TokenizeChinese    *bool                 `json:"tokenize_chinese_chars"`
 	AddPrefixSpace     *bool                 `json:"add_prefix_space"`
 	ModelMaxLength     float64               `json:"model_max_length"`
 	ChatTemplate       string                `json:"-"`

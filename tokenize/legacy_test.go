@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,4 +70,44 @@ func loadLegacyDir(dir string) (*Tokenizer, error) {
 		}
 	}
 	return Load(tmp)
+}
+
+// TestXLMRobertaLayout runs the XLM-R pipeline over XLNet's spiece.model (no XLM-R model is
+// available here): plain ASCII text must give SentencePiece's ids shifted by one (fairseq
+// layout) between <s> (0) and </s> (2), and <unk>/<mask> must sit at 3 and at the end.
+func TestXLMRobertaLayout(t *testing.T) {
+	dir := filepath.Join(refDir(), "xlnet-base-cased")
+	tok, err := LoadSentencePiece(filepath.Join(dir, "spiece.model"), SentencePieceXLMRoberta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readRecords(t, filepath.Join(dir, "reference.jsonl")) {
+		if r.ID != "t001" && r.ID != "t002" && r.ID != "t005" {
+			continue
+		}
+		var spm []int
+		if err := json.Unmarshal(r.raw["spm_ids"], &spm); err != nil {
+			t.Fatal(err)
+		}
+		want := []int{0}
+		for _, id := range spm {
+			want = append(want, id+1)
+		}
+		want = append(want, 2)
+		e, err := tok.Encode(r.Text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, r.ID, e.IDs, want)
+	}
+	if id, ok := tok.TokenToID("<unk>"); !ok || id != 3 {
+		t.Errorf("<unk> id %d", id)
+	}
+	if id, ok := tok.TokenToID("<mask>"); !ok || id != tok.VocabSize()-1 {
+		t.Errorf("<mask> id %d of %d", id, tok.VocabSize())
+	}
+	e, _ := tok.Encode("a <unk> b <mask>")
+	if e.IDs[2] != 3 || e.IDs[len(e.IDs)-2] != tok.VocabSize()-1 {
+		t.Errorf("specials in text: %v %v", e.IDs, e.Tokens)
+	}
 }

@@ -77,6 +77,8 @@ func Load(dir string) (*Tokenizer, error) {
 	}
 	t.config = cfg
 	t.chat = &chatState{}
+	applyPrefixSpaceConfig(t, cfg)
+	applyBertConfig(t, cfg)
 	return t, nil
 }
 
@@ -932,4 +934,60 @@ func loadBPEDir(dir string, cfg *Config) (*Tokenizer, error) {
 		special = append(special, AddedToken{ID: -1, Content: "<mask>", Special: true, Normalized: true, LStrip: true})
 	}
 	return LoadBPEFiles(filepath.Join(dir, "vocab.json"), filepath.Join(dir, "merges.txt"), flavor, aps, special)
+}
+
+// applyPrefixSpaceConfig mirrors RobertaTokenizerFast (and LayoutLMv3's copy of it): the
+// add_prefix_space argument (tokenizer_config.json, default false) overrides the value stored in
+// the ByteLevel pre-tokenizer and RobertaProcessing, so that a directory encodes as
+// AutoTokenizer.from_pretrained(dir) does.
+func applyPrefixSpaceConfig(t *Tokenizer, cfg *Config) {
+	rp, ok := t.post.(*robertaProcessing)
+	if !ok {
+		return
+	}
+	bl, ok := t.pre.(*byteLevelPre)
+	if !ok {
+		return
+	}
+	aps := false
+	if cfg != nil && cfg.AddPrefixSpace != nil {
+		aps = *cfg.AddPrefixSpace
+	}
+	nbl, nrp := *bl, *rp
+	nbl.addPrefixSpace, nrp.addPrefixSpace = aps, aps
+	t.pre, t.post = &nbl, &nrp
+}
+
+// applyBertConfig mirrors BertTokenizerFast: do_lower_case (default true), strip_accents
+// (default: follow lowercasing) and tokenize_chinese_chars (default true) from
+// tokenizer_config.json override the BertNormalizer stored in tokenizer.json. This is why
+// Bio_ClinicalBERT, which ships no tokenizer_config.json, is lowercased (see the tokenizers README).
+func applyBertConfig(t *Tokenizer, cfg *Config) {
+	bn, ok := t.norm.(*bertNormalizer)
+	if !ok {
+		return
+	}
+	if _, ok := t.model.(*wordPiece); !ok {
+		return
+	}
+	n := *bn
+	n.lowercase, n.chineseChars = true, true
+	if cfg != nil && cfg.DoLowerCase != nil {
+		n.lowercase = *cfg.DoLowerCase
+	}
+	if cfg != nil && cfg.TokenizeChinese != nil {
+		n.chineseChars = *cfg.TokenizeChinese
+	}
+	n.stripAccents = n.lowercase
+	if cfg != nil && cfg.StripAccents != nil {
+		n.stripAccents = *cfg.StripAccents
+	}
+	if n == *bn {
+		return
+	}
+	t.norm = &n
+	// Normalized added tokens are matched in their normalized form: rebuild the matcher.
+	if av, err := newAddedVocab(t.added.tokens, t.norm); err == nil {
+		t.added = av
+	}
 }

@@ -200,25 +200,45 @@ func (n *normString) replaceLiteral(pat, content string) {
 	if pat == "" || !strings.Contains(n.norm, pat) {
 		return
 	}
-	removed := utf8.RuneCountInString(pat)
-	var dest []change
-	for _, r := range content {
-		dest = append(dest, change{r, 1})
-	}
-	// Rewrite matches from the end so that earlier byte positions stay valid.
-	var idxs []int
+	var locs [][2]int
 	for i := 0; ; {
 		j := strings.Index(n.norm[i:], pat)
 		if j < 0 {
 			break
 		}
-		idxs = append(idxs, i+j)
+		locs = append(locs, [2]int{i + j, i + j + len(pat)})
 		i += j + len(pat)
 	}
-	for k := len(idxs) - 1; k >= 0; k-- {
-		s := idxs[k]
-		n.transformRange(s, s+len(pat), dest, removed)
+	n.replaceRanges(locs, content)
+}
+
+// replaceRanges replaces the given sorted, non-overlapping, non-empty byte ranges by content in
+// one pass. Hugging Face's replace inserts the new characters after removing the match, so
+// they all take the alignment of the match's last byte.
+func (n *normString) replaceRanges(locs [][2]int, content string) {
+	if len(locs) == 0 {
+		return
 	}
+	n.materialize()
+	var sb strings.Builder
+	sb.Grow(len(n.norm))
+	align := make([]span, 0, len(n.norm))
+	prev := 0
+	for _, l := range locs {
+		s, e := l[0], l[1]
+		sb.WriteString(n.norm[prev:s])
+		align = append(align, n.align[prev:s]...)
+		a := n.align[e-1]
+		sb.WriteString(content)
+		for range len(content) {
+			align = append(align, a)
+		}
+		prev = e
+	}
+	sb.WriteString(n.norm[prev:])
+	align = append(align, n.align[prev:]...)
+	n.norm = sb.String()
+	n.align = align
 }
 
 // mapRunes rewrites every character with f, which returns one or more replacement characters

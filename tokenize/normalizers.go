@@ -255,18 +255,13 @@ func (rn *replaceNormalizer) normalize(n *normString) error {
 		n.replaceLiteral(rn.literal, rn.content)
 		return nil
 	}
-	locs := rn.re.FindAllStringIndex(n.norm, -1)
-	var dest []change
-	for _, r := range rn.content {
-		dest = append(dest, change{r, 1})
-	}
-	for k := len(locs) - 1; k >= 0; k-- {
-		s, e := locs[k][0], locs[k][1]
-		if s == e {
-			continue
+	var locs [][2]int
+	for _, l := range rn.re.FindAllStringIndex(n.norm, -1) {
+		if l[1] > l[0] {
+			locs = append(locs, [2]int{l[0], l[1]})
 		}
-		n.transformRange(s, e, dest, utf8.RuneCountInString(n.norm[s:e]))
 	}
+	n.replaceRanges(locs, rn.content)
 	return nil
 }
 

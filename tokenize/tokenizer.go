@@ -145,6 +145,12 @@ func (t *Tokenizer) effective(o Options) (*Truncation, *Padding) {
 	if o.NoPadding {
 		pd = nil
 	}
+	if pd != nil && pd.PadToken == "" {
+		// A caller that gives only the pad id still gets the pad token's text in Tokens.
+		c := *pd
+		c.PadToken, _ = t.IDToToken(c.PadID)
+		pd = &c
+	}
 	return tr, pd
 }
 

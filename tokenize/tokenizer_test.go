@@ -3,6 +3,7 @@ package tokenize
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -435,4 +436,59 @@ func TestModelInfo(t *testing.T) {
 	if n := family(t, "qwen2").VocabSize(); n != 151646 {
 		t.Errorf("qwen vocab size %d", n)
 	}
+}
+
+// TestAddPrefixSpaceConfig: tokenizer_config.json's add_prefix_space overrides tokenizer.json
+// for RoBERTa-style pipelines, as RobertaTokenizerFast does.
+func TestAddPrefixSpaceConfig(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(refDir(), "roberta-base", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"add_prefix_space": true}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tok.Encode("Hello world")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "tokens", e.Tokens, []string{"<s>", "ĠHello", "Ġworld", "</s>"})
+	check(t, "offsets", e.Offsets, []Offset{{}, {0, 5}, {6, 11}, {}})
+}
+
+// TestBertConfigOverride: without tokenizer_config.json, transformers' BertTokenizerFast
+// lowercases (do_lower_case defaults to true) even over a cased tokenizer.json.
+func TestBertConfigOverride(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join(refDir(), "bert-base-cased", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := tok.Encode("Über")
+	check(t, "no config", e.Tokens, []string{"[CLS]", "u", "##ber", "[SEP]"})
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"do_lower_case": false}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = Load(dir); err != nil {
+		t.Fatal(err)
+	}
+	e, _ = tok.Encode("Über")
+	ref, _ := family(t, "bert-base-cased").Encode("Über")
+	check(t, "cased", e.Tokens, ref.Tokens)
+	check(t, "cased tokens", e.Tokens, []string{"[CLS]", "Ü", "##ber", "[SEP]"})
 }

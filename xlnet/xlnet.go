@@ -26,9 +26,9 @@ type RelAttention struct {
 	V        []float32 `ckpt:"v" shape:"model,heads,head"`
 	O        []float32 `ckpt:"o" shape:"model,heads,head"`
 	R        []float32 `ckpt:"r" shape:"model,heads,head"`
-	RWBias   []float32 `ckpt:"r_w_bias" shape:"heads,head"`   // content bias (term ac)
-	RRBias   []float32 `ckpt:"r_r_bias" shape:"heads,head"`   // position bias (term bd)
-	RSBias   []float32 `ckpt:"r_s_bias" shape:"heads,head"`   // segment bias (term ef)
+	RWBias   []float32 `ckpt:"r_w_bias" shape:"heads,head"`      // content bias (term ac)
+	RRBias   []float32 `ckpt:"r_r_bias" shape:"heads,head"`      // position bias (term bd)
+	RSBias   []float32 `ckpt:"r_s_bias" shape:"heads,head"`      // segment bias (term ef)
 	SegEmbed []float32 `ckpt:"seg_embed" shape:"two,heads,head"` // [same segment, different segment]
 	LNWeight []float32 `ckpt:"layer_norm.weight" shape:"model"`
 	LNBias   []float32 `ckpt:"layer_norm.bias" shape:"model"`
@@ -167,8 +167,8 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 	if keep {
 		b.Output(hiddenName(0), h)
 	}
-	// One score-bias buffer per graph, shared by its layers: they run one after another.
-	scratch := &attnScratch{bias: make([]float32, B*m.heads*T*T)}
+	// Per-graph scratch shared by its layers: they run one after another.
+	scratch := &attnScratch{}
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		name := fmt.Sprintf("layer.%d", i)
@@ -204,7 +204,25 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 	return b.Err()
 }
 
-type attnScratch struct{ bias []float32 }
+// attnScratch is per-graph memory shared by its layers: the padding positions of the
+// current inputs.
+type attnScratch struct{ pads [][]int }
+
+// padKeys lists the padding positions of each sequence (input_mask != 0).
+func (sc *attnScratch) padKeys(pad []float32, B, T int) [][]int {
+	if len(sc.pads) != B {
+		sc.pads = make([][]int, B)
+	}
+	for b := range sc.pads {
+		sc.pads[b] = sc.pads[b][:0]
+		for j, v := range pad[b*T : (b+1)*T] {
+			if v != 0 {
+				sc.pads[b] = append(sc.pads[b], j)
+			}
+		}
+	}
+	return sc.pads
+}
 
 // serial runs the per-head products inside an op that already spreads heads over threads.
 var serial = sync.OnceValue(func() *tensorops.Engine { return tensorops.NewEngine(1) })
@@ -220,8 +238,8 @@ var bdPool sync.Pool
 //	               - 1e30 where key j is padding and j != i (non_tgt_mask)
 //
 // with s_ij = 1 when token_type_ids differ, then softmax over j and the weighted sum of
-// the values. The position and segment terms become the score bias of tensorops.Attention,
-// which adds scale·(q+r_w)·k itself. Inputs: qkv [B*T, 3*n*d] (q carrying r_w_bias),
+// the values. Work is split by (sequence, head, block of 64 query rows); each block's scores
+// stay in its worker's cache from the first product to the last. Inputs: qkv [B*T, 3*n*d] (q carrying r_w_bias),
 // token types int [B, T], input_mask float32 [B, T]; output [B*T, n*d].
 func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg bool) *nn.Op {
 	N, D := m.heads, m.headDim
@@ -241,7 +259,7 @@ func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg 
 			return err
 		}
 		qkv, pad := fl[0], fl[1]
-		bias := sc.bias
+		padKeys := sc.padKeys(pad, B, T)
 		work := func(u int) {
 			bp, _ := bdPool.Get().(*[]float32)
 			if bp == nil {
@@ -256,12 +274,12 @@ func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg 
 			// p in [T-i1+1, 2T-i0).
 			pLo := T - i1 + 1
 			width := T + rows - 1
-			need := rows*D + rows*width
+			need := rows*D + rows*width + rows*T
 			if cap(*bp) < need {
 				*bp = make([]float32, need)
 			}
 			buf := (*bp)[:need]
-			qr, bd := buf[:rows*D], buf[rows*D:]
+			qr, bd, scores := buf[:rows*D], buf[rows*D:rows*D+rows*width], buf[rows*D+rows*width:]
 			for r := 0; r < rows; r++ {
 				q := qkv[(b*T+i0+r)*3*nd+n*D:][:D]
 				dr := l.dRR[n*D : (n+1)*D]
@@ -284,36 +302,42 @@ func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg 
 						ef1 += qs * seg1[d]
 					}
 				}
-				out := bias[((b*N+n)*T+i)*T:][:T]
-				row := bd[r*width:][:width]
-				base := T - i - pLo // column of key j is base + j
-				ti := types[b*T+i]
-				pr := pad[b*T : (b+1)*T]
-				tr := types[b*T : (b+1)*T]
-				for j := range out {
-					s := row[base+j]
-					if seg {
+				out := scores[r*T:][:T]
+				// Key j's position score is in column T-i+j-pLo of the block's product.
+				row := bd[r*width+T-i-pLo:][:T]
+				if seg {
+					ti := types[b*T+i]
+					tr := types[b*T : (b+1)*T][:T]
+					for j, v := range row {
+						e := ef1
 						if tr[j] == ti {
-							s += ef0
-						} else {
-							s += ef1
+							e = ef0
 						}
+						out[j] = (v + e) * scale
 					}
-					s *= scale
-					if pr[j] != 0 && j != i {
-						s -= 1e30
+				} else {
+					for j, v := range row {
+						out[j] = v * scale
 					}
-					out[j] = s
+				}
+				// non_tgt_mask: padding keys are hidden from every query but their own.
+				for _, j := range padKeys[b] {
+					if j != i {
+						out[j] -= 1e30
+					}
 				}
 			}
+			// scores += scale·(q+r_w)·k, softmax over the keys, then the values.
+			se := serial()
+			q := qkv[(b*T+i0)*3*nd+n*D:]
+			k := qkv[b*T*3*nd+nd+n*D:]
+			v := qkv[b*T*3*nd+2*nd+n*D:]
+			se.Sgemm(false, true, rows, T, D, scale, q, 3*nd, k, 3*nd, 1, scores, T)
+			tensorops.Softmax(scores, rows, T)
+			se.Sgemm(false, false, rows, D, T, 1, scores, T, v, 3*nd, 0, dst[(b*T+i0)*nd+n*D:], nd)
 			bdPool.Put(bp)
 		}
 		parallel(e.Threads(), units, work)
-		e.Attention(dst, qkv, qkv[nd:], qkv[2*nd:], tensorops.AttentionParams{
-			Batch: B, Heads: N, KVHeads: N, QLen: T, KVLen: T, HeadDim: D,
-			LDQ: 3 * nd, LDKV: 3 * nd, LDO: nd, Scale: scale,
-			Bias: bias, BiasBatchStride: N * T * T,
-		})
 		return nil
 	}
 	return nn.NewOp(fmt.Sprintf("%s:RelAttention[%dx%d]", name, N, D), tensor.Shape{B * T, nd},

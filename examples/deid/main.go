@@ -248,6 +248,11 @@ func (d *doer) one(ctx context.Context, text, id string) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	return d.render(text, id, ents)
+}
+
+// render turns one text's entities into the requested output.
+func (d *doer) render(text, id string, ents []tagging.Entity) (result, error) {
 	if ents == nil {
 		ents = []tagging.Entity{}
 	}
@@ -297,9 +302,56 @@ func writeJSONLine(w io.Writer, v any) error {
 	return err
 }
 
+// jsonBatch is how many JSON Lines records are tagged together: their windows share model
+// calls (tagging.Pipeline.TagMany).
+const jsonBatch = 16
+
+type pending struct {
+	line int
+	id   json.RawMessage
+	text string
+}
+
 func (d *doer) jsonLines(ctx context.Context, label string, r io.Reader, out io.Writer) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	var batch []pending
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		texts := make([]string, len(batch))
+		for i, b := range batch {
+			texts[i] = b.text
+		}
+		all, err := d.p.TagMany(ctx, texts)
+		if err != nil {
+			// Name the record by its line: tag it alone to find which one failed.
+			for _, b := range batch {
+				if _, err := d.p.Tag(ctx, b.text); err != nil {
+					return fmt.Errorf("%s: line %d: %w", label, b.line, err)
+				}
+			}
+			return fmt.Errorf("%s: lines %d-%d: %w", label, batch[0].line, batch[len(batch)-1].line, err)
+		}
+		for i, b := range batch {
+			d.docs++
+			res, err := d.render(b.text, string(b.id), all[i])
+			if err != nil {
+				return fmt.Errorf("%s: line %d: %w", label, b.line, err)
+			}
+			if d.mode == "spans" {
+				err = writeJSONLine(out, spansRecord{ID: b.id, Entities: res.ents})
+			} else {
+				err = writeJSONLine(out, textRecord{ID: b.id, Text: res.text})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for line := 1; sc.Scan(); line++ {
 		raw := bytes.TrimSpace(sc.Bytes())
 		if len(raw) == 0 {
@@ -311,27 +363,23 @@ func (d *doer) jsonLines(ctx context.Context, label string, r io.Reader, out io.
 		}
 		// encoding/json's messages may quote input; this one does not.
 		if err := json.Unmarshal(raw, &rec); err != nil || rec.Text == nil {
+			if err := flush(); err != nil {
+				return err
+			}
 			return fmt.Errorf(`%s: line %d: not a JSON object with a string "text"`, label, line)
 		}
 		if len(rec.ID) == 0 {
 			rec.ID = mustJSON(line)
 		}
-		d.docs++
-		res, err := d.one(ctx, *rec.Text, string(rec.ID))
-		if err != nil {
-			return fmt.Errorf("%s: line %d: %w", label, line, err)
-		}
-		if d.mode == "spans" {
-			err = writeJSONLine(out, spansRecord{ID: rec.ID, Entities: res.ents})
-		} else {
-			err = writeJSONLine(out, textRecord{ID: rec.ID, Text: res.text})
-		}
-		if err != nil {
-			return err
+		batch = append(batch, pending{line: line, id: rec.ID, text: *rec.Text})
+		if len(batch) == jsonBatch {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("%s: %w", label, err)
 	}
-	return nil
+	return flush()
 }

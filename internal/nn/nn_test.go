@@ -301,3 +301,29 @@ func TestParseActivation(t *testing.T) {
 		t.Errorf("relu: %v", x)
 	}
 }
+
+// BenchmarkGraphOverhead runs a graph of 300 tiny ops (a 4x4 Add chain): what the TapeMachine
+// and the ops' bookkeeping cost per op, next to kernels that take milliseconds in an encoder.
+func BenchmarkGraphOverhead(b *testing.B) {
+	const ops = 300
+	c := NewGraphCache(nil, func(bd *Builder, k Key) error {
+		x := bd.Input("x", tensor.Float32, 4, 4)
+		h := x
+		for i := 0; i < ops; i++ {
+			h = bd.Add("add", h, x)
+		}
+		bd.Output("y", h)
+		return nil
+	})
+	g, err := c.Get(Key{Batch: 1, Length: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := g.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/ops, "ns/graph-op")
+}
