@@ -27,6 +27,10 @@ type attnPack struct {
 	k, v     []float32 // per (batch, KV head): K strips [ceil(KVLen/16)][HeadDim][16], V strips [ceil(HeadDim/16)][KVLen][16]
 	kSize    int
 	vSize    int
+	asm      bool
+	// maskLive[b]: KeyMask has a non-zero entry for batch b (an all-zero mask, what an
+	// unpadded batch gets, is skipped).
+	maskLive []bool
 }
 
 var attnPackPool sync.Pool
@@ -38,6 +42,18 @@ func (e *Engine) attentionPacked(out, q, k, v []float32, p *AttentionParams, d *
 		ap.mr = gemmMR512
 	}
 	asm := ap.kern != kernGo
+	ap.asm = asm
+	if p.KeyMask != nil {
+		ap.maskLive = make([]bool, p.Batch)
+		for b := range ap.maskLive {
+			for _, m := range p.KeyMask[b*n : (b+1)*n] {
+				if m != 0 {
+					ap.maskLive[b] = true
+					break
+				}
+			}
+		}
+	}
 	ap.kSize = ceilDiv(n, gemmNR) * gemmNR * dh
 	ap.vSize = ceilDiv(dh, gemmNR) * gemmNR * n
 	kvHeads := p.Batch * p.KVHeads
@@ -69,7 +85,9 @@ func (e *Engine) attentionPacked(out, q, k, v []float32, p *AttentionParams, d *
 		b, kvh := bk/p.KVHeads, bk%p.KVHeads
 		off := b*d.bsKV + kvh*dh
 		if t&1 == 0 {
-			packB(asm, ap.k[bk*ap.kSize:(bk+1)*ap.kSize], k[off:], d.ldkv, true, 0, dh, 0, n)
+			// Strips of 16 keys over the head dimension, the scale folded in here, once
+			// per KV head rather than once per query block.
+			packPanels(kn, ap.k[bk*ap.kSize:(bk+1)*ap.kSize], gemmNR, k[off:], d.ldkv, n, dh, d.scale)
 		} else {
 			packB(asm, ap.v[bk*ap.vSize:(bk+1)*ap.vSize], v[off:], d.ldkv, false, 0, n, 0, dh)
 		}
@@ -129,7 +147,7 @@ func (w *attnWorker) block(ap *attnPack, kn *opKernels, out, q, k, v []float32, 
 	kp := ap.k[bk*ap.kSize : (bk+1)*ap.kSize]
 	vp := ap.v[bk*ap.vSize : (bk+1)*ap.vSize]
 
-	packA(w.qp, mr, q[qOff:], d.ldq, false, 0, panels, rows, dh, d.scale)
+	packPanels(kn, w.qp, mr, q[qOff:], d.ldq, rows, dh, 1)
 	packedMul(ap.kern, mr, rows, kvis, dh, w.qp, kp, dh*gemmNR, s, kvis)
 
 	var bias []float32
@@ -137,7 +155,7 @@ func (w *attnWorker) block(ap *attnPack, kn *opKernels, out, q, k, v []float32, 
 		bias = p.Bias[b*p.BiasBatchStride+h*p.QLen*n:]
 	}
 	var mask []float32
-	if p.KeyMask != nil {
+	if p.KeyMask != nil && ap.maskLive[b] {
 		mask = p.KeyMask[b*n : (b+1)*n]
 	}
 	fallback := w.fallback[:0]
@@ -150,10 +168,10 @@ func (w *attnWorker) block(ap *attnPack, kn *opKernels, out, q, k, v []float32, 
 		}
 		vr := sr[:visible]
 		if bias != nil {
-			addTo(vr, bias[i*n:i*n+visible])
+			addTo(ap.asm, vr, bias[i*n:i*n+visible])
 		}
 		if mask != nil {
-			addTo(vr, mask[:visible])
+			addTo(ap.asm, vr, mask[:visible])
 		}
 		if visible < n && (visible == 0 || ((mask != nil || bias != nil) && kn.rowMax(vr) <= attnFallbackMax)) {
 			fallback = append(fallback, i)
@@ -167,7 +185,7 @@ func (w *attnWorker) block(ap *attnPack, kn *opKernels, out, q, k, v []float32, 
 	}
 	w.fallback = fallback
 
-	packA(w.pp, mr, s, kvis, false, 0, panels, rows, kvis, 1)
+	packPanels(kn, w.pp, mr, s, kvis, rows, kvis, 1)
 	packedMul(ap.kern, mr, rows, dh, kvis, w.pp, vp, n*gemmNR, out[oOff:], d.ldo)
 
 	for _, i := range fallback {
@@ -176,8 +194,13 @@ func (w *attnWorker) block(ap *attnPack, kn *opKernels, out, q, k, v []float32, 
 }
 
 // addTo sets x += y.
-func addTo(x, y []float32) {
+func addTo(asm bool, x, y []float32) {
 	y = y[:len(x)]
+	if asm && len(x) > 0 {
+		// fma(1, y, x) rounds exactly as x + y does.
+		saxpyAVX2(len(x), 1, unsafe.SliceData(y), unsafe.SliceData(x))
+		return
+	}
 	for j, v := range y {
 		x[j] += v
 	}
@@ -259,5 +282,86 @@ func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, 
 			}
 			addTile(c[c0:], ldc, tmp[:], nrT, rr, nr)
 		}
+	}
+}
+
+// packPanels writes alpha times rows [0, m) of the row-major src (row stride lds, k columns)
+// as mr-row panels over k steps (packA's layout), zero-padding the last panel. With mr = 16
+// that is also the B strip layout of a transposed operand (packB with transB). The full panels
+// go through unrolled loops whose bounds checks the compiler removes: the general packing
+// loops cost more than the micro-kernel that consumes the panel at attention's shapes.
+func packPanels(kn *opKernels, dst []float32, mr int, src []float32, lds, m, k int, alpha float32) {
+	full := m / mr
+	for pn := 0; pn < full; pn++ {
+		d := dst[pn*mr*k : (pn+1)*mr*k]
+		s := src[pn*mr*lds:]
+		switch mr {
+		case 16:
+			packPanel16(d, s, lds, k, alpha)
+		case 12:
+			if alpha == 1 {
+				kn.pack12(d, s, lds, k)
+			} else {
+				packPanel12(d, s, lds, k, alpha)
+			}
+		case 6:
+			packPanel6(d, s, lds, k, alpha)
+		default:
+			packA(d, mr, s, lds, false, 0, 1, mr, k, alpha)
+		}
+	}
+	if rest := m - full*mr; rest > 0 {
+		d := dst[full*mr*k : (full+1)*mr*k]
+		s := src[full*mr*lds:]
+		clear(d)
+		for r := 0; r < rest; r++ {
+			row := s[r*lds : r*lds+k]
+			for j, v := range row {
+				d[j*mr+r] = alpha * v
+			}
+		}
+	}
+}
+
+func packPanel16(d, s []float32, lds, k int, a float32) {
+	r0 := s[:k]
+	r1, r2, r3 := s[lds:][:k], s[2*lds:][:k], s[3*lds:][:k]
+	r4, r5, r6 := s[4*lds:][:k], s[5*lds:][:k], s[6*lds:][:k]
+	r7, r8, r9 := s[7*lds:][:k], s[8*lds:][:k], s[9*lds:][:k]
+	r10, r11, r12 := s[10*lds:][:k], s[11*lds:][:k], s[12*lds:][:k]
+	r13, r14, r15 := s[13*lds:][:k], s[14*lds:][:k], s[15*lds:][:k]
+	d = d[:16*k]
+	for j := range r0 {
+		o := (*[16]float32)(d[j*16:])
+		o[0], o[1], o[2], o[3] = a*r0[j], a*r1[j], a*r2[j], a*r3[j]
+		o[4], o[5], o[6], o[7] = a*r4[j], a*r5[j], a*r6[j], a*r7[j]
+		o[8], o[9], o[10], o[11] = a*r8[j], a*r9[j], a*r10[j], a*r11[j]
+		o[12], o[13], o[14], o[15] = a*r12[j], a*r13[j], a*r14[j], a*r15[j]
+	}
+}
+
+func packPanel12(d, s []float32, lds, k int, a float32) {
+	r0 := s[:k]
+	r1, r2, r3 := s[lds:][:k], s[2*lds:][:k], s[3*lds:][:k]
+	r4, r5, r6 := s[4*lds:][:k], s[5*lds:][:k], s[6*lds:][:k]
+	r7, r8, r9 := s[7*lds:][:k], s[8*lds:][:k], s[9*lds:][:k]
+	r10, r11 := s[10*lds:][:k], s[11*lds:][:k]
+	d = d[:12*k]
+	for j := range r0 {
+		o := (*[12]float32)(d[j*12:])
+		o[0], o[1], o[2], o[3] = a*r0[j], a*r1[j], a*r2[j], a*r3[j]
+		o[4], o[5], o[6], o[7] = a*r4[j], a*r5[j], a*r6[j], a*r7[j]
+		o[8], o[9], o[10], o[11] = a*r8[j], a*r9[j], a*r10[j], a*r11[j]
+	}
+}
+
+func packPanel6(d, s []float32, lds, k int, a float32) {
+	r0 := s[:k]
+	r1, r2, r3 := s[lds:][:k], s[2*lds:][:k], s[3*lds:][:k]
+	r4, r5 := s[4*lds:][:k], s[5*lds:][:k]
+	d = d[:6*k]
+	for j := range r0 {
+		o := (*[6]float32)(d[j*6:])
+		o[0], o[1], o[2], o[3], o[4], o[5] = a*r0[j], a*r1[j], a*r2[j], a*r3[j], a*r4[j], a*r5[j]
 	}
 }

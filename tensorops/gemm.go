@@ -47,6 +47,7 @@ func KernelName() string { return kernelName }
 // op(A) is m×k, op(B) is k×n, C is m×n; lda, ldb, ldc are row strides of the stored matrices.
 // Like BLAS, beta == 0 overwrites C without reading it (NaNs in C do not propagate).
 // Bad dimensions or short slices panic with a message naming the argument, as BLAS does.
+// C must not overlap A or B.
 func (e *Engine) Sgemm(transA, transB bool, m, n, k int, alpha float32,
 	a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkGemmArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)

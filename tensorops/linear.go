@@ -162,6 +162,7 @@ func (l *Linear) convertBlock(asm bool, dst []float32, pc, kc, jc, nc int) {
 }
 
 // Forward computes y[rows, Out] = x[rows, In] · Wᵀ + bias. rows == 1 takes the GEMV path.
+// y must not overlap x. Concurrent calls may share l and e.
 // Short slices panic with a message naming them (a caller bug, as in Sgemm).
 func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 	if rows < 0 || len(x) < rows*l.In || len(y) < rows*l.Out {

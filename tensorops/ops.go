@@ -25,12 +25,17 @@ type opKernels struct {
 	// out = Σ_j p[j]·v_j with v_j = v[j*ldv:][:len(out)].
 	attnScores func(s, q, k []float32, ldk int, scale float32)
 	attnAccum  func(out, p, v []float32, ldv int)
+	rowMax     func(x []float32) float32 // len(x) > 0; NaNs may or may not win
+	// pack12 is packPanel12 with alpha 1: rows 0-11 of s (stride lds, k columns) into d as
+	// one 12-row GEMM A panel.
+	pack12 func(d, s []float32, lds, k int)
 }
 
 var (
 	goKernels = opKernels{
 		softmaxRow: softmaxRowGo, gelu: geluGo, geluTanh: geluTanhGo, silu: siluGo, siluMul: siluMulGo,
-		attnScores: attnScoresGo, attnAccum: attnAccumGo,
+		attnScores: attnScoresGo, attnAccum: attnAccumGo, rowMax: rowMaxGo,
+		pack12: func(d, s []float32, lds, k int) { packPanel12(d, s, lds, k, 1) },
 	}
 	kern = goKernels
 )
@@ -181,6 +186,16 @@ func softmaxRows(x []float32, rows, cols int, f func([]float32)) {
 	for r := 0; r < rows; r++ {
 		f(x[r*cols : (r+1)*cols])
 	}
+}
+
+func rowMaxGo(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
 }
 
 func softmaxRowGo(x []float32) {

@@ -32,6 +32,9 @@ func siluMulAVX2(gate, up *float32, n int)
 func attnScoresAVX2(q, k *float32, ldk, n, d int, scale float32, s *float32)
 
 //go:noescape
+func packPanel12AVX2(src *float32, lds int, dst *float32, n8 int)
+
+//go:noescape
 func attnAccumAVX2(out, p, v *float32, ldv, n, d int)
 
 func init() {
@@ -46,6 +49,8 @@ func init() {
 		siluMul:    siluMulAVX2Slice,
 		attnScores: attnScoresAVX2Slice,
 		attnAccum:  attnAccumAVX2Slice,
+		rowMax:     rowMaxAVX2,
+		pack12:     packPanel12Asm,
 	}
 }
 
@@ -82,6 +87,32 @@ func softmaxRowAVX2(x []float32) {
 	scaleAVX2(p, n8, inv)
 	for j := n8; j < len(x); j++ {
 		x[j] *= inv
+	}
+}
+
+func rowMaxAVX2(x []float32) float32 {
+	n8 := len(x) &^ 7
+	if n8 == 0 {
+		return rowMaxGo(x)
+	}
+	m := maxAVX2(unsafe.SliceData(x), n8)
+	for _, v := range x[n8:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func packPanel12Asm(d, s []float32, lds, k int) {
+	n8 := k / 8
+	if n8 > 0 {
+		_ = s[11*lds+n8*8-1]
+		_ = d[n8*8*12-1]
+		packPanel12AVX2(unsafe.SliceData(s), lds, unsafe.SliceData(d), n8)
+	}
+	if rest := k - n8*8; rest > 0 {
+		packPanel12(d[n8*8*12:], s[n8*8:], lds, rest, 1)
 	}
 }
 

@@ -637,3 +637,97 @@ DATA erfQ9<>+20(SB)/4, $0x3d6b8bb6
 DATA erfQ9<>+24(SB)/4, $0x3d6b8bb6
 DATA erfQ9<>+28(SB)/4, $0x3d6b8bb6
 GLOBL erfQ9<>(SB), RODATA|NOPTR, $32
+
+// packPanel12AVX2 transposes 12 rows of src (row stride lds floats) into the 12-row GEMM A
+// panel layout, 8 columns per iteration: column j of the 12 rows goes to dst+48·j. Rows 0-7
+// take the classic 8×8 unpack/shuffle/permute transpose, rows 8-11 a 4×8 one whose halves are
+// stored as 16-byte pieces. n8 > 0 is the number of 8-column groups.
+//
+// func packPanel12AVX2(src *float32, lds int, dst *float32, n8 int)
+TEXT ·packPanel12AVX2(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ lds+8(FP), R8
+	MOVQ dst+16(FP), DI
+	MOVQ n8+24(FP), CX
+	SHLQ $2, R8                // row stride in bytes
+	LEAQ (R8)(R8*2), R9        // 3 rows
+	LEAQ (SI)(R8*4), R10       // row 4
+	LEAQ (R10)(R8*4), R11      // row 8
+
+p12loop:
+	// rows 0-3 -> U0..U3 (Y8..Y11): column c | column c+4, rows 0-3 each
+	VMOVUPS   (SI), Y0
+	VMOVUPS   (SI)(R8*1), Y1
+	VMOVUPS   (SI)(R8*2), Y2
+	VMOVUPS   (SI)(R9*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS   $0x44, Y6, Y4, Y8
+	VSHUFPS   $0xEE, Y6, Y4, Y9
+	VSHUFPS   $0x44, Y7, Y5, Y10
+	VSHUFPS   $0xEE, Y7, Y5, Y11
+
+	// rows 4-7 -> Y12..Y15
+	VMOVUPS   (R10), Y0
+	VMOVUPS   (R10)(R8*1), Y1
+	VMOVUPS   (R10)(R8*2), Y2
+	VMOVUPS   (R10)(R9*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS   $0x44, Y6, Y4, Y12
+	VSHUFPS   $0xEE, Y6, Y4, Y13
+	VSHUFPS   $0x44, Y7, Y5, Y14
+	VSHUFPS   $0xEE, Y7, Y5, Y15
+
+	// columns 0-7, rows 0-7
+	VPERM2F128 $0x20, Y12, Y8, Y0
+	VPERM2F128 $0x31, Y12, Y8, Y1
+	VMOVUPS    Y0, 0(DI)
+	VMOVUPS    Y1, 192(DI)
+	VPERM2F128 $0x20, Y13, Y9, Y0
+	VPERM2F128 $0x31, Y13, Y9, Y1
+	VMOVUPS    Y0, 48(DI)
+	VMOVUPS    Y1, 240(DI)
+	VPERM2F128 $0x20, Y14, Y10, Y0
+	VPERM2F128 $0x31, Y14, Y10, Y1
+	VMOVUPS    Y0, 96(DI)
+	VMOVUPS    Y1, 288(DI)
+	VPERM2F128 $0x20, Y15, Y11, Y0
+	VPERM2F128 $0x31, Y15, Y11, Y1
+	VMOVUPS    Y0, 144(DI)
+	VMOVUPS    Y1, 336(DI)
+
+	// rows 8-11: each result holds column c (low half) and c+4 (high half)
+	VMOVUPS   (R11), Y0
+	VMOVUPS   (R11)(R8*1), Y1
+	VMOVUPS   (R11)(R8*2), Y2
+	VMOVUPS   (R11)(R9*1), Y3
+	VUNPCKLPS Y1, Y0, Y4
+	VUNPCKHPS Y1, Y0, Y5
+	VUNPCKLPS Y3, Y2, Y6
+	VUNPCKHPS Y3, Y2, Y7
+	VSHUFPS   $0x44, Y6, Y4, Y8
+	VSHUFPS   $0xEE, Y6, Y4, Y9
+	VSHUFPS   $0x44, Y7, Y5, Y10
+	VSHUFPS   $0xEE, Y7, Y5, Y11
+	VMOVUPS      X8, 32(DI)
+	VEXTRACTF128 $1, Y8, 224(DI)
+	VMOVUPS      X9, 80(DI)
+	VEXTRACTF128 $1, Y9, 272(DI)
+	VMOVUPS      X10, 128(DI)
+	VEXTRACTF128 $1, Y10, 320(DI)
+	VMOVUPS      X11, 176(DI)
+	VEXTRACTF128 $1, Y11, 368(DI)
+
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $384, DI
+	DECQ CX
+	JNZ  p12loop
+	VZEROUPPER
+	RET

@@ -492,3 +492,36 @@ func TestBertConfigOverride(t *testing.T) {
 	check(t, "cased", e.Tokens, ref.Tokens)
 	check(t, "cased tokens", e.Tokens, []string{"[CLS]", "Ü", "##ber", "[SEP]"})
 }
+
+// TestAddedTokenFlags covers single_word, lstrip and rstrip on a tiny tokenizer.
+func TestAddedTokenFlags(t *testing.T) {
+	js := `{
+	  "added_tokens": [
+	    {"id": 5, "content": "xx", "single_word": true, "lstrip": false, "rstrip": false, "normalized": false, "special": false},
+	    {"id": 6, "content": "<m>", "single_word": false, "lstrip": true, "rstrip": true, "normalized": false, "special": true}
+	  ],
+	  "normalizer": null,
+	  "pre_tokenizer": {"type": "BertPreTokenizer"},
+	  "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+	            "vocab": {"[UNK]": 0, "y": 1, "x": 2, "##x": 3, ".": 4}},
+	  "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true}
+	}`
+	tok, err := FromJSON([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := tok.Encode("xx yxx xx.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "single_word ids", e.IDs, []int{5, 1, 3, 3, 5, 4})
+	check(t, "single_word offsets", e.Offsets, []Offset{{0, 2}, {3, 4}, {4, 5}, {5, 6}, {7, 9}, {9, 10}})
+	e, err = tok.Encode("y  <m>  y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "strip ids", e.IDs, []int{1, 6, 1})
+	check(t, "strip tokens", e.Tokens, []string{"y", "  <m>  ", "y"})
+	check(t, "strip offsets", e.Offsets, []Offset{{0, 1}, {1, 8}, {8, 9}})
+	check(t, "decode", tok.Decode(e.IDs, true), "y y")
+}
