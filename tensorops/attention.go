@@ -124,9 +124,10 @@ func dimsOnly(p *AttentionParams) string {
 // h reads KV head h/(Heads/KVHeads). A query that sees no key (every key masked) attends
 // uniformly, as PyTorch does with finite masks; with KVLen == 0 its output is zero.
 //
-// Work is split over batch × heads (and query blocks when there are fewer heads than threads)
-// on the engine's threads; each piece uses Sgemm for its two products when it has at least
-// attnGemmMinRows queries and direct loops otherwise (single-token decoding).
+// With at least attnGemmMinRows queries (prefill) K and V are packed once per call and every
+// (batch, head, query block) runs the GEMM micro-kernels on them (attention_fused.go); with
+// fewer (decoding) each (batch, head) runs direct loops over the unpacked cache. Either way
+// the pieces are spread over the engine's threads.
 func (e *Engine) Attention(out, q, k, v []float32, p AttentionParams) {
 	kn := &goKernels
 	if e.asm() {

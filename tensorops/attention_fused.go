@@ -9,7 +9,7 @@ import (
 // on every call, and those packs (and the per-call set-up) cost as much as the products at
 // head-sized shapes. Here each KV head's K and V are packed once per call into the GEMM's
 // 16-wide strip layout, shared by every query block and every query head of the group, and
-// each (batch, head, query block) runs the micro-kernels directly: S = (scale·Q_blk)·K_hᵀ,
+// each (batch, head, query block) runs the micro-kernels directly: S = Q_blk·(scale·K_h)ᵀ,
 // bias and masks, row softmax in place, O_blk = P·V_h. Query blocks are sized so the score
 // block stays in L2, and causal blocks compute only the key columns some row of theirs sees.
 
@@ -72,6 +72,11 @@ func (e *Engine) attentionPacked(out, q, k, v []float32, p *AttentionParams, d *
 	threads := e.Threads()
 	heads := p.Batch * p.Heads
 	qBlock := max(attnBlockFloats/n/ap.mr, 1) * ap.mr
+	if p.Causal {
+		// Smaller blocks skip more of the hidden triangle (a block computes the keys its last
+		// row sees); about eight per head leaves ~7/16 of the square uncomputed.
+		qBlock = min(qBlock, max(2*ap.mr, ceilDiv(ceilDiv(p.QLen, 8), ap.mr)*ap.mr))
+	}
 	if want := 2 * threads; heads*ceilDiv(p.QLen, qBlock) < want {
 		qBlock = max(ceilDiv(ceilDiv(p.QLen, ceilDiv(want, heads)), ap.mr)*ap.mr, ap.mr)
 	}

@@ -107,13 +107,15 @@ func BenchmarkGEMM(b *testing.B) {
 	}
 }
 
-// BenchmarkGEMV: one-token decoding, y[1×out] = x[1×in]·Wᵀ, reporting GB/s of weight bytes
+// BenchmarkGEMV: decoding, y[rows×out] = x[rows×in]·Wᵀ at rows 1 (GEMV) and 8 (batch-8 decoding,
+// the multi-row GEMV), reporting GB/s of weight bytes
 // streamed (the bound is memory bandwidth).
 func BenchmarkGEMV(b *testing.B) {
-	for _, sh := range [][2]int{{1024, 2816}, {1024, 151936}} {
+	const maxRows = 8
+	for _, sh := range [][2]int{{1024, 2816}, {2816, 1024}, {1024, 151936}} {
 		in, out := sh[0], sh[1]
-		x := make([]float32, in)
-		y := make([]float32, out)
+		x := make([]float32, maxRows*in)
+		y := make([]float32, maxRows*out)
 		fillRand(x, 3)
 		for _, kind := range []string{"f32", "bf16", "int8"} {
 			var lin *Linear
@@ -137,19 +139,23 @@ func BenchmarkGEMV(b *testing.B) {
 					lin = NewLinearInt8(w, out, in, nil)
 				}
 			}
-			for _, th := range benchThreads {
-				e := NewEngine(th)
-				b.Run(fmt.Sprintf("1x%dx%d/%s/threads=%d", in, out, kind, th), func(b *testing.B) {
-					if lin == nil {
-						build()
-						runtime.GC()
-					}
-					cm := startCPU(b)
-					for b.Loop() {
-						e.Forward(lin, y, x, 1)
-					}
-					cm.report(b, float64(lin.Bytes())/1e9, "GB/s")
-				})
+			// rows 8 is batched decoding: the multi-row kernel should stream the weight once,
+			// so its GB/s (weight bytes per call) should stay close to the rows-1 figure.
+			for _, rows := range []int{1, maxRows} {
+				for _, th := range benchThreads {
+					e := NewEngine(th)
+					b.Run(fmt.Sprintf("%dx%dx%d/%s/threads=%d", rows, in, out, kind, th), func(b *testing.B) {
+						if lin == nil {
+							build()
+							runtime.GC()
+						}
+						cm := startCPU(b)
+						for b.Loop() {
+							e.Forward(lin, y, x, rows)
+						}
+						cm.report(b, float64(lin.Bytes())/1e9, "GB/s")
+					})
+				}
 			}
 			lin = nil
 			runtime.GC()

@@ -51,3 +51,12 @@ func init() {
 		kernelName = "avx512f (gemm), avx2+fma"
 	}
 }
+
+//go:noescape
+func gemvRows8x32F32(k int, x *float32, w0, w1 unsafe.Pointer, y *float32)
+
+//go:noescape
+func gemvRows8x32BF16(k int, x *float32, w0, w1 unsafe.Pointer, y *float32)
+
+//go:noescape
+func gemvRows8x32Int8(k int, x *float32, w0, w1 unsafe.Pointer, y *float32)

@@ -29,3 +29,12 @@ func cvtInt8Strip(kc int, src unsafe.Pointer, scale *float32, dst *float32) {
 func packRowStrips(src, dst *float32, n, stride int) { panic("tensorops: no asm") }
 func saxpyAVX2(n int, alpha float32, x, y *float32)  { panic("tensorops: no asm") }
 func sdotAVX2(n int, x, y *float32) float32          { panic("tensorops: no asm") }
+func gemvRows8x32F32(k int, x *float32, w0, w1 unsafe.Pointer, y *float32) {
+	panic("tensorops: no asm")
+}
+func gemvRows8x32BF16(k int, x *float32, w0, w1 unsafe.Pointer, y *float32) {
+	panic("tensorops: no asm")
+}
+func gemvRows8x32Int8(k int, x *float32, w0, w1 unsafe.Pointer, y *float32) {
+	panic("tensorops: no asm")
+}

@@ -172,6 +172,8 @@ func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 	case rows == 0:
 	case rows == 1:
 		e.gemv(l, y[:l.Out], x[:l.In])
+	case rows <= smallRowsMax && e.gemmKernel() != kernAVX2:
+		e.gemvRows(l, y[:rows*l.Out], x[:rows*l.In], rows)
 	default:
 		g := &gemmCall{m: rows, n: l.Out, k: l.In, c: y, ldc: l.Out, lin: l, bias: l.bias}
 		e.run(g, false, 1, x, l.In)
@@ -284,6 +286,139 @@ func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 		ys := y[s*gemmNR : (s+1)*gemmNR]
 		for r := range ys {
 			ys[r] += acc[r]
+		}
+	}
+}
+
+// smallRowsMax is the largest row count sent to the multi-row GEMV (batched decoding). Up to
+// there the product is bound by streaming the weights, which the multi-row kernel does once per
+// call; the GEMM would widen BF16/int8 blocks into a float32 buffer and pad rows to its 12-row
+// tile. Past it the GEMM's larger register tile wins.
+//
+// The AVX2-only kernel level keeps the GEMM for these shapes: the multi-row kernel needs the
+// 32 zmm registers (16 accumulators, one widened weight step, all 8 rows' broadcasts).
+const smallRowsMax = 16
+
+// gemvRowsR is the row group of the multi-row kernel.
+const gemvRowsR = 8
+
+// gemvRows computes y[rows, Out] = x·Wᵀ + bias for a few rows: x is interleaved by step into
+// 8-row groups (zero rows pad the last group), then every pair of weight strips is read once
+// and multiplied by all groups while it is in cache, in parallel over runs of strip pairs.
+func (e *Engine) gemvRows(l *Linear, y, x []float32, rows int) {
+	asm := e.asm()
+	k := l.In
+	groups := ceilDiv(rows, gemvRowsR)
+	xiBuf := getAP(groups * k * gemvRowsR)
+	defer apPool.Put(xiBuf)
+	xi := *xiBuf
+	for g := 0; g < groups; g++ {
+		d := xi[g*k*gemvRowsR : (g+1)*k*gemvRowsR]
+		for r := 0; r < gemvRowsR; r++ {
+			row := g*gemvRowsR + r
+			if row >= rows {
+				for p := 0; p < k; p++ {
+					d[p*gemvRowsR+r] = 0
+				}
+				continue
+			}
+			for p, v := range x[row*k : (row+1)*k] {
+				d[p*gemvRowsR+r] = v
+			}
+		}
+	}
+	pairs := ceilDiv(l.strips, 2)
+	per := min(128, max(2, ceilDiv(pairs, 4*e.Threads())))
+	if l.Bytes() < 1<<18 {
+		per = pairs
+	}
+	const w = 2 * gemmNR
+	e.parallelFor(ceilDiv(pairs, per), func(t int) {
+		var tile [gemvRowsR * w]float32
+		for sp := t * per; sp < min(pairs, (t+1)*per); sp++ {
+			o0 := sp * w
+			n := min(w, l.Out-o0)
+			for g := 0; g < groups; g++ {
+				l.gemvRowsPair(asm, xi[g*k*gemvRowsR:(g+1)*k*gemvRowsR], 2*sp, &tile)
+				for r := 0; r < min(gemvRowsR, rows-g*gemvRowsR); r++ {
+					dst := y[(g*gemvRowsR+r)*l.Out+o0:][:n]
+					src := tile[r*w:][:n]
+					switch {
+					case l.kind == kindInt8 && l.bias != nil:
+						sc, b := l.scale[o0:o0+n], l.bias[o0:o0+n]
+						for i, v := range src {
+							dst[i] = v*sc[i] + b[i]
+						}
+					case l.kind == kindInt8:
+						sc := l.scale[o0 : o0+n]
+						for i, v := range src {
+							dst[i] = v * sc[i]
+						}
+					case l.bias != nil:
+						b := l.bias[o0 : o0+n]
+						for i, v := range src {
+							dst[i] = v + b[i]
+						}
+					default:
+						copy(dst, src)
+					}
+				}
+			}
+		}
+	})
+}
+
+// gemvRowsPair stores into tile[r][0..31] the products of strips s and s+1 with the 8
+// interleaved rows of xi (int8 scale not applied). Past the last strip the second half is
+// computed from strip s again and ignored by the caller.
+func (l *Linear) gemvRowsPair(asm bool, xi []float32, s int, tile *[gemvRowsR * 2 * gemmNR]float32) {
+	k := l.In
+	off0 := s * k * gemmNR
+	off1 := off0
+	if s+1 < l.strips {
+		off1 += k * gemmNR
+	}
+	xi = xi[:k*gemvRowsR]
+	if asm {
+		switch l.kind {
+		case kindF32:
+			w0, w1 := l.f32[off0:off0+k*gemmNR], l.f32[off1:off1+k*gemmNR]
+			gemvRows8x32F32(k, unsafe.SliceData(xi), unsafe.Pointer(unsafe.SliceData(w0)), unsafe.Pointer(unsafe.SliceData(w1)), &tile[0])
+		case kindBF16:
+			w0, w1 := l.bf16[off0:off0+k*gemmNR], l.bf16[off1:off1+k*gemmNR]
+			gemvRows8x32BF16(k, unsafe.SliceData(xi), unsafe.Pointer(unsafe.SliceData(w0)), unsafe.Pointer(unsafe.SliceData(w1)), &tile[0])
+		case kindInt8:
+			w0, w1 := l.i8[off0:off0+k*gemmNR], l.i8[off1:off1+k*gemmNR]
+			gemvRows8x32Int8(k, unsafe.SliceData(xi), unsafe.Pointer(unsafe.SliceData(w0)), unsafe.Pointer(unsafe.SliceData(w1)), &tile[0])
+		}
+		return
+	}
+	for half, off := range [2]int{off0, off1} {
+		var acc [gemvRowsR][gemmNR]float32
+		var wv [gemmNR]float32
+		for p := 0; p < k; p++ {
+			switch l.kind {
+			case kindF32:
+				wv = *(*[gemmNR]float32)(l.f32[off+p*gemmNR:])
+			case kindBF16:
+				for j, h := range (*[gemmNR]uint16)(l.bf16[off+p*gemmNR:]) {
+					wv[j] = bf16ToF32(h)
+				}
+			case kindInt8:
+				for j, q := range (*[gemmNR]int8)(l.i8[off+p*gemmNR:]) {
+					wv[j] = float32(q)
+				}
+			}
+			xs := (*[gemvRowsR]float32)(xi[p*gemvRowsR:])
+			for r, xv := range xs {
+				a := &acc[r]
+				for j, wj := range wv {
+					a[j] += xv * wj
+				}
+			}
+		}
+		for r := range acc {
+			copy(tile[r*2*gemmNR+half*gemmNR:], acc[r][:])
 		}
 	}
 }

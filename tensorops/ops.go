@@ -28,14 +28,16 @@ type opKernels struct {
 	rowMax     func(x []float32) float32 // len(x) > 0; NaNs may or may not win
 	// pack12 is packPanel12 with alpha 1: rows 0-11 of s (stride lds, k columns) into d as
 	// one 12-row GEMM A panel.
-	pack12 func(d, s []float32, lds, k int)
+	pack12    func(d, s []float32, lds, k int)
+	layerNorm func(dst, x, gamma, beta []float32, eps float32) // one row
 }
 
 var (
 	goKernels = opKernels{
 		softmaxRow: softmaxRowGo, gelu: geluGo, geluTanh: geluTanhGo, silu: siluGo, siluMul: siluMulGo,
 		attnScores: attnScoresGo, attnAccum: attnAccumGo, rowMax: rowMaxGo,
-		pack12: func(d, s []float32, lds, k int) { packPanel12(d, s, lds, k, 1) },
+		pack12:    func(d, s []float32, lds, k int) { packPanel12(d, s, lds, k, 1) },
+		layerNorm: layerNormRow,
 	}
 	kern = goKernels
 )
@@ -70,7 +72,7 @@ func LayerNorm(dst, x []float32, rows, cols int, gamma, beta []float32, eps floa
 	checkVec("LayerNorm", "gamma", gamma, cols, true)
 	checkVec("LayerNorm", "beta", beta, cols, true)
 	for r := 0; r < rows; r++ {
-		layerNormRow(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, beta, eps)
+		kern.layerNorm(dst[r*cols:(r+1)*cols], x[r*cols:(r+1)*cols], gamma, beta, eps)
 	}
 }
 

@@ -32,6 +32,15 @@ func siluMulAVX2(gate, up *float32, n int)
 func attnScoresAVX2(q, k *float32, ldk, n, d int, scale float32, s *float32)
 
 //go:noescape
+func sumF64AVX2(x *float32, n int) float64
+
+//go:noescape
+func sqDevF64AVX2(x *float32, n int, c float64) float64
+
+//go:noescape
+func layerNormOutAVX2(dst, x, gamma, beta *float32, n int, mean, rstd float64)
+
+//go:noescape
 func packPanel12AVX2(src *float32, lds int, dst *float32, n8 int)
 
 //go:noescape
@@ -51,6 +60,7 @@ func init() {
 		attnAccum:  attnAccumAVX2Slice,
 		rowMax:     rowMaxAVX2,
 		pack12:     packPanel12Asm,
+		layerNorm:  layerNormRowAVX2,
 	}
 }
 
@@ -102,6 +112,24 @@ func rowMaxAVX2(x []float32) float32 {
 		}
 	}
 	return m
+}
+
+// layerNormRowAVX2 is layerNormRow with its float64 loops four lanes wide.
+func layerNormRowAVX2(dst, x, gamma, beta []float32, eps float32) {
+	n := len(x)
+	n8 := n &^ 7
+	if n8 == 0 || gamma == nil || beta == nil {
+		layerNormRow(dst, x, gamma, beta, eps)
+		return
+	}
+	dst, gamma, beta = dst[:n], gamma[:n], beta[:n]
+	px := unsafe.SliceData(x)
+	mean := (sumF64AVX2(px, n8) + sum64(x[n8:])) / float64(n)
+	rstd := 1 / math.Sqrt((sqDevF64AVX2(px, n8, mean)+sqDev64(x[n8:], mean))/float64(n)+float64(eps))
+	layerNormOutAVX2(unsafe.SliceData(dst), px, unsafe.SliceData(gamma), unsafe.SliceData(beta), n8, mean, rstd)
+	for j := n8; j < n; j++ {
+		dst[j] = float32((float64(x[j])-mean)*rstd*float64(gamma[j]) + float64(beta[j]))
+	}
 }
 
 func packPanel12Asm(d, s []float32, lds, k int) {

@@ -731,3 +731,97 @@ p12loop:
 	JNZ  p12loop
 	VZEROUPPER
 	RET
+
+// LayerNorm moments and output in float64, as layerNormRow computes them (the same operations
+// in the same order per element, four lanes at a time). n > 0 is a multiple of 8.
+//
+// func sumF64AVX2(x *float32, n int) float64
+TEXT ·sumF64AVX2(SB), NOSPLIT, $0-24
+	MOVQ   x+0(FP), SI
+	MOVQ   n+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+
+sumf64loop:
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VADDPD    Y2, Y0, Y0
+	VADDPD    Y3, Y1, Y1
+	ADDQ      $32, SI
+	SUBQ      $8, CX
+	JNZ       sumf64loop
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+16(FP)
+	RET
+
+// func sqDevF64AVX2(x *float32, n int, c float64) float64
+TEXT ·sqDevF64AVX2(SB), NOSPLIT, $0-32
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSD c+16(FP), Y4
+	VXORPD       Y0, Y0, Y0
+	VXORPD       Y1, Y1, Y1
+
+sqdevloop:
+	VCVTPS2PD (SI), Y2
+	VCVTPS2PD 16(SI), Y3
+	VSUBPD    Y4, Y2, Y2
+	VSUBPD    Y4, Y3, Y3
+	VMULPD    Y2, Y2, Y2
+	VMULPD    Y3, Y3, Y3
+	VADDPD    Y2, Y0, Y0
+	VADDPD    Y3, Y1, Y1
+	ADDQ      $32, SI
+	SUBQ      $8, CX
+	JNZ       sqdevloop
+	VADDPD       Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPD       X1, X0, X0
+	VHADDPD      X0, X0, X0
+	VZEROUPPER
+	MOVSD        X0, ret+24(FP)
+	RET
+
+// dst = float32(((x − mean)·rstd)·gamma + beta), evaluated in float64.
+//
+// func layerNormOutAVX2(dst, x, gamma, beta *float32, n int, mean, rstd float64)
+TEXT ·layerNormOutAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	MOVQ         gamma+16(FP), R8
+	MOVQ         beta+24(FP), R9
+	MOVQ         n+32(FP), CX
+	VBROADCASTSD mean+40(FP), Y14
+	VBROADCASTSD rstd+48(FP), Y15
+
+lnoutloop:
+	VCVTPS2PD  (SI), Y0
+	VCVTPS2PD  16(SI), Y4
+	VSUBPD     Y14, Y0, Y0
+	VSUBPD     Y14, Y4, Y4
+	VMULPD     Y15, Y0, Y0
+	VMULPD     Y15, Y4, Y4
+	VCVTPS2PD  (R8), Y1
+	VCVTPS2PD  16(R8), Y5
+	VMULPD     Y1, Y0, Y0
+	VMULPD     Y5, Y4, Y4
+	VCVTPS2PD  (R9), Y2
+	VCVTPS2PD  16(R9), Y6
+	VADDPD     Y2, Y0, Y0
+	VADDPD     Y6, Y4, Y4
+	VCVTPD2PSY Y0, X0
+	VCVTPD2PSY Y4, X4
+	VMOVUPS    X0, (DI)
+	VMOVUPS    X4, 16(DI)
+	ADDQ       $32, SI
+	ADDQ       $32, R8
+	ADDQ       $32, R9
+	ADDQ       $32, DI
+	SUBQ       $8, CX
+	JNZ        lnoutloop
+	VZEROUPPER
+	RET

@@ -194,3 +194,25 @@ func TestOpsBadArguments(t *testing.T) {
 		t.Errorf("Gather with an id past the table: err = %v, want one naming ids[1]=3", err)
 	}
 }
+
+// TestOpsLayerNormKernels: the vector LayerNorm follows the reference row's float64 arithmetic,
+// so the two may differ only by the moments' summation order: at most one float32 ulp.
+func TestOpsLayerNormKernels(t *testing.T) {
+	r := confRand(23)
+	for _, cols := range []int{1, 7, 8, 9, 31, 768, 1027} {
+		x := randSlice(r, cols, 3)
+		for i := range x {
+			x[i] += 5 // an offset mean, where a float32 one-pass variance would cancel
+		}
+		g, b := randSlice(r, cols, 1), randSlice(r, cols, 1)
+		want := make([]float32, cols)
+		got := make([]float32, cols)
+		goKernels.layerNorm(want, x, g, b, 1e-12)
+		kern.layerNorm(got, x, g, b, 1e-12)
+		for j := range want {
+			if d := math.Float32bits(got[j]) - math.Float32bits(want[j]); d+1 > 2 {
+				t.Fatalf("cols=%d [%d]: %v, reference %v", cols, j, got[j], want[j])
+			}
+		}
+	}
+}

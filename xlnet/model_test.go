@@ -2,6 +2,7 @@ package xlnet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -227,6 +228,67 @@ func TestNoTokenTypes(t *testing.T) {
 	for k := range none.Logits {
 		if d := math.Abs(float64(none.Logits[k] - zeros.Logits[k])); d > 1e-5 {
 			t.Fatalf("logit %d: without types %g, with zeros %g", k, none.Logits[k], zeros.Logits[k])
+		}
+	}
+}
+
+// TestClampLen: with clamp_len > 0 every distance beyond it uses the clamped distance's
+// encoding (pos_seq.clamp(-clamp_len, clamp_len)); without, every distance differs.
+func TestClampLen(t *testing.T) {
+	const M, maxLen, clamp = 8, 10, 3
+	pe := positionalEmbedding(M, maxLen, clamp)
+	row := func(d int) []float32 { g := maxLen - d; return pe[g*M : (g+1)*M] }
+	for d := -maxLen + 1; d <= maxLen; d++ {
+		c := max(-clamp, min(clamp, d))
+		for i, v := range row(d) {
+			if v != row(c)[i] {
+				t.Fatalf("distance %d column %d: %g, clamped distance %d has %g", d, i, v, c, row(c)[i])
+			}
+		}
+	}
+	free := positionalEmbedding(M, maxLen, -1)
+	g4, g5 := (maxLen-4)*M, (maxLen-5)*M
+	if free[g4] == free[g5] {
+		t.Fatal("unclamped distances 4 and 5 share an encoding")
+	}
+	// Row for distance d starts with sin(d) (inv_freq[0] = 1) and has cos(d) at d_model/2.
+	if got, want := free[g4], float32(math.Sin(4)); got != want {
+		t.Fatalf("sin(4) = %g, want %g", got, want)
+	}
+	if got, want := free[g4+M/2], float32(math.Cos(4)); got != want {
+		t.Fatalf("cos(4) = %g, want %g", got, want)
+	}
+}
+
+// TestBareEncoder: the same checkpoint as a bare XLNetModel returns the hidden states the
+// token classifier's reference lists as last_hidden_state.
+func TestBareEncoder(t *testing.T) {
+	dir := filepath.Join(fixturesDir(), "xlnet_token_cls")
+	m := loadFixture(t, "xlnet_token_cls", WithHead(HeadNone))
+	if m.Labels() != nil {
+		t.Fatalf("bare encoder has labels %v", m.Labels())
+	}
+	rs, err := weights.Open(filepath.Join(dir, "reference.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	c := refCase{Name: "pair", Inputs: map[string]json.RawMessage{"pair.input_ids": nil, "pair.attention_mask": nil, "pair.token_type_ids": nil}}
+	in := readBatch(t, rs, c)
+	res, err := m.Forward(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := rs.Float32("pair.last_hidden_state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Logits != nil || len(res.LastHiddenState) != len(want) {
+		t.Fatalf("bare encoder: %d logits, %d hidden values, want 0 and %d", len(res.Logits), len(res.LastHiddenState), len(want))
+	}
+	for i, w := range want {
+		if d := math.Abs(float64(res.LastHiddenState[i] - w)); d > 3e-5+3e-5*math.Abs(float64(w)) {
+			t.Fatalf("last_hidden_state[%d] = %g, want %g", i, res.LastHiddenState[i], w)
 		}
 	}
 }

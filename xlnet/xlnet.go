@@ -161,14 +161,14 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 	pad := b.Input(inPad, tensor.Float32, B, T)
 
 	h := b.Embed("word_embedding", M, []nn.EmbeddingTable{
-		{Name: "transformer.word_embedding.weight", Data: m.Word, Rows: len(m.Word) / M},
+		{Name: m.prefix + "word_embedding.weight", Data: m.Word, Rows: len(m.Word) / M},
 	}, ids)
 	keep := k.Variant&variantHidden != 0
 	if keep {
 		b.Output(hiddenName(0), h)
 	}
 	// Per-graph scratch shared by its layers: they run one after another.
-	scratch := &attnScratch{bias: make([]float32, B*m.heads*T*T)}
+	scratch := &attnScratch{}
 	for i := range m.Layers {
 		l := &m.Layers[i]
 		name := fmt.Sprintf("layer.%d", i)
@@ -204,12 +204,9 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 	return b.Err()
 }
 
-// attnScratch is per-graph memory shared by its layers: the score bias [B, n, T, T] and the
-// padding positions of the current inputs.
-type attnScratch struct {
-	bias []float32
-	pads [][]int
-}
+// attnScratch is per-graph memory shared by its layers: the padding positions of the
+// current inputs.
+type attnScratch struct{ pads [][]int }
 
 // padKeys lists the padding positions of each sequence (input_mask != 0).
 func (sc *attnScratch) padKeys(pad []float32, B, T int) [][]int {
@@ -230,7 +227,7 @@ func (sc *attnScratch) padKeys(pad []float32, B, T int) [][]int {
 // serial runs the per-head products inside an op that already spreads heads over threads.
 var serial = sync.OnceValue(func() *tensorops.Engine { return tensorops.NewEngine(1) })
 
-// relBlock is the number of query rows whose position scores are computed by one product.
+// relBlock is the most query rows whose position scores are computed by one product.
 const relBlock = 64
 
 var bdPool sync.Pool
@@ -241,9 +238,10 @@ var bdPool sync.Pool
 //	               - 1e30 where key j is padding and j != i (non_tgt_mask)
 //
 // with s_ij = 1 when token_type_ids differ, then softmax over j and the weighted sum of
-// the values. The position and segment terms (and the mask) are computed here, split by
-// (sequence, head, block of 64 query rows), into a score bias for tensorops.Attention,
-// which adds scale·(q+r_w)·k and does the softmax and the values. Inputs: qkv [B*T, 3*n*d] (q carrying r_w_bias),
+// the values. Work is split by (sequence, block of query rows): for every head the
+// position and segment terms and the mask become a score bias [n, rows, T], and
+// tensorops.Attention on the block adds scale·(q+r_w)·k, does the softmax and the values,
+// so no [B, n, T, T] tensor is ever stored. Inputs: qkv [B*T, 3*n*d] (q carrying r_w_bias),
 // token types int [B, T], input_mask float32 [B, T]; output [B*T, n*d].
 func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg bool) *nn.Op {
 	N, D := m.heads, m.headDim
@@ -251,8 +249,6 @@ func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg 
 	scale := float32(1 / math.Sqrt(float64(D)))
 	// Rows of l.kr for distances T .. -T+1 (HF's pos_seq for klen = qlen = T).
 	krOff := (m.maxLen - T) * nd
-	blocks := (T + relBlock - 1) / relBlock
-	units := B * N * blocks
 	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
 		fl, err := nn.Floats(in[0], in[2])
 		if err != nil {
@@ -263,90 +259,93 @@ func (m *Model) relAttnOp(name string, l *Layer, sc *attnScratch, B, T int, seg 
 			return err
 		}
 		qkv, pad := fl[0], fl[1]
-		bias := sc.bias
 		padKeys := sc.padKeys(pad, B, T)
+		// Blocks of at most relBlock rows, and enough of them to keep every thread busy.
+		blocks := max(ceilDiv(T, relBlock), min(ceilDiv(2*e.Threads(), B), ceilDiv(T, 16)))
+		rowsPer := ceilDiv(T, blocks)
+		blocks = ceilDiv(T, rowsPer)
 		work := func(u int) {
 			bp, _ := bdPool.Get().(*[]float32)
 			if bp == nil {
 				bp = new([]float32)
 			}
-			b, rest := u/(N*blocks), u%(N*blocks)
-			n, blk := rest/blocks, rest%blocks
-			i0 := blk * relBlock
-			i1 := min(i0+relBlock, T)
+			b, blk := u/blocks, u%blocks
+			i0 := blk * rowsPer
+			i1 := min(i0+rowsPer, T)
 			rows := i1 - i0
 			// Query i needs positional keys p = T-i+j for j in [0, T): the block needs
 			// p in [T-i1+1, 2T-i0).
 			pLo := T - i1 + 1
 			width := T + rows - 1
-			need := rows*D + rows*width
+			need := rows*D + rows*width + N*rows*T
 			if cap(*bp) < need {
 				*bp = make([]float32, need)
 			}
 			buf := (*bp)[:need]
-			qr, bd := buf[:rows*D], buf[rows*D:]
-			for r := 0; r < rows; r++ {
-				q := qkv[(b*T+i0+r)*3*nd+n*D:][:D]
+			qr, bd, bias := buf[:rows*D], buf[rows*D:rows*D+rows*width], buf[rows*D+rows*width:]
+			for n := 0; n < N; n++ {
 				dr := l.dRR[n*D : (n+1)*D]
-				for d := range q {
-					qr[r*D+d] = q[d] + dr[d]
-				}
-			}
-			serial().Sgemm(false, true, rows, width, D, 1, qr, D, l.kr[krOff+pLo*nd+n*D:], nd, 0, bd, width)
-			seg0 := l.Attn.SegEmbed[n*D : (n+1)*D]
-			seg1 := l.Attn.SegEmbed[nd+n*D : nd+(n+1)*D]
-			ds := l.dRS[n*D : (n+1)*D]
-			for r := 0; r < rows; r++ {
-				i := i0 + r
-				var ef0, ef1 float32
-				if seg {
-					q := qkv[(b*T+i)*3*nd+n*D:][:D]
-					for d := range q {
-						qs := q[d] + ds[d]
-						ef0 += qs * seg0[d]
-						ef1 += qs * seg1[d]
+				for r := 0; r < rows; r++ {
+					q := qkv[(b*T+i0+r)*3*nd+n*D:][:D]
+					out := qr[r*D:][:D]
+					for d, x := range q {
+						out[d] = x + dr[d]
 					}
 				}
-				out := bias[((b*N+n)*T+i)*T:][:T]
-				// Key j's position score is in column T-i+j-pLo of the block's product.
-				row := bd[r*width+T-i-pLo:][:T]
-				if seg {
-					ti := types[b*T+i]
-					tr := types[b*T : (b+1)*T][:T]
-					for j, v := range row {
-						e := ef1
-						if tr[j] == ti {
-							e = ef0
+				serial().Sgemm(false, true, rows, width, D, 1, qr, D, l.kr[krOff+pLo*nd+n*D:], nd, 0, bd, width)
+				seg0 := l.Attn.SegEmbed[n*D : (n+1)*D]
+				seg1 := l.Attn.SegEmbed[nd+n*D : nd+(n+1)*D]
+				ds := l.dRS[n*D : (n+1)*D]
+				for r := 0; r < rows; r++ {
+					i := i0 + r
+					out := bias[(n*rows+r)*T:][:T]
+					// Key j's position score is in column T-i+j-pLo of the block's product.
+					row := bd[r*width+T-i-pLo:][:T]
+					if seg {
+						var ef0, ef1 float32
+						q := qkv[(b*T+i)*3*nd+n*D:][:D]
+						for d, x := range q {
+							qs := x + ds[d]
+							ef0 += qs * seg0[d]
+							ef1 += qs * seg1[d]
 						}
-						out[j] = (v + e) * scale
+						ti := types[b*T+i]
+						tr := types[b*T : (b+1)*T][:T]
+						for j, v := range row {
+							e := ef1
+							if tr[j] == ti {
+								e = ef0
+							}
+							out[j] = (v + e) * scale
+						}
+					} else {
+						for j, v := range row {
+							out[j] = v * scale
+						}
 					}
-				} else {
-					for j, v := range row {
-						out[j] = v * scale
-					}
-				}
-				// non_tgt_mask: padding keys are hidden from every query but their own.
-				for _, j := range padKeys[b] {
-					if j != i {
-						out[j] -= 1e30
+					// non_tgt_mask: padding keys are hidden from every query but their own.
+					for _, j := range padKeys[b] {
+						if j != i {
+							out[j] -= 1e30
+						}
 					}
 				}
 			}
+			base := b * T * 3 * nd
+			serial().Attention(dst[(b*T+i0)*nd:], qkv[(b*T+i0)*3*nd:], qkv[base+nd:], qkv[base+2*nd:], tensorops.AttentionParams{
+				Batch: 1, Heads: N, KVHeads: N, QLen: rows, KVLen: T, HeadDim: D,
+				LDQ: 3 * nd, LDKV: 3 * nd, LDO: nd, Scale: scale, Bias: bias,
+			})
 			bdPool.Put(bp)
 		}
-		parallel(e.Threads(), units, work)
-		// tensorops.Attention adds scale·(q+r_w)·k to the bias; its kernels ran ~10-15%
-		// faster than doing the two remaining products here with Sgemm per 64-row block.
-		e.Attention(dst, qkv, qkv[nd:], qkv[2*nd:], tensorops.AttentionParams{
-			Batch: B, Heads: N, KVHeads: N, QLen: T, KVLen: T, HeadDim: D,
-			LDQ: 3 * nd, LDKV: 3 * nd, LDO: nd, Scale: scale,
-			Bias: bias, BiasBatchStride: N * T * T,
-		})
+		parallel(e.Threads(), B*blocks, work)
 		return nil
 	}
 	return nn.NewOp(fmt.Sprintf("%s:RelAttention[%dx%d]", name, N, D), tensor.Shape{B * T, nd},
 		[]tensor.Shape{{B * T, 3 * nd}, {B, T}, {B, T}}, []tensor.Dtype{tensor.Float32, tensor.Int, tensor.Float32}, k)
 }
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // parallel runs fn(0..n-1) on up to threads goroutines (the caller included).
 func parallel(threads, n int, fn func(int)) {

@@ -9,6 +9,7 @@ import (
 	"github.com/clinfer/clinfer/bert"
 	"github.com/clinfer/clinfer/tagging"
 	"github.com/clinfer/clinfer/weights"
+	"github.com/clinfer/clinfer/xlnet"
 )
 
 // LoadModel loads the token classifier in dir (config.json + checkpoint), choosing the
@@ -25,6 +26,8 @@ func LoadModel(dir string) (tagging.TokenClassifier, error) {
 			return nil, err
 		}
 		return m, nil
+	case "xlnet":
+		return xlnet.LoadTagger(dir)
 	}
 	return nil, fmt.Errorf("taggers: %s: model_type %q has no token classifier in clinfer yet: %w", dir, cfg.ModelType, weights.ErrUnknownArchitecture)
 }
