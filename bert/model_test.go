@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/clinfer/clinfer/internal/nn"
+	"github.com/clinfer/clinfer/internal/reftest"
 	"github.com/clinfer/clinfer/tagging"
 	"github.com/clinfer/clinfer/weights"
 )
@@ -235,7 +236,7 @@ func TestBareEncoderWithPooler(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	in := readBatch(t, rs, refCase{Name: "single", Inputs: map[string]json.RawMessage{
+	in := readBatch(t, rs, reftest.Case{Name: "single", Inputs: map[string]json.RawMessage{
 		"single.input_ids": nil, "single.attention_mask": nil, "single.token_type_ids": nil}})
 	res, err := m.Forward(context.Background(), in)
 	if err != nil {

@@ -2,169 +2,70 @@ package bert
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/clinfer/clinfer/internal/reftest"
 	"github.com/clinfer/clinfer/weights"
 )
 
-func fixturesDir() string {
-	if d := os.Getenv("CLINFER_FIXTURES"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "testdata", "fixtures")
-}
+func fixturesDir() string { return reftest.FixturesDir() }
 
-type refCase struct {
-	Name    string                     `json:"name"`
-	Inputs  map[string]json.RawMessage `json:"inputs"`
-	Outputs map[string]json.RawMessage `json:"outputs"`
-}
-
-type refFile struct {
-	Tolerance struct {
-		Atol float64 `json:"atol"`
-		Rtol float64 `json:"rtol"`
-	} `json:"tolerance"`
-	Cases []refCase `json:"cases"`
-}
+var weightFiles = []string{"model.safetensors", "pytorch_model.bin"}
 
 // TestReference runs every BERT-family fixture (config model_type bert, roberta or
 // xlm-roberta) on every case of its reference.safetensors, with the weights loaded from
 // model.safetensors and from pytorch_model.bin, and compares every output the case has.
 func TestReference(t *testing.T) {
-	root := fixturesDir()
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatalf("fixtures: %v", err)
-	}
-	found := 0
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		dir := filepath.Join(root, e.Name())
-		cfg, err := weights.LoadConfig(dir)
-		if err != nil {
-			continue // not a model folder, or one of an architecture weights cannot parse
-		}
-		switch cfg.ModelType {
-		case "bert", "roberta", "xlm-roberta":
-		default:
-			continue
-		}
-		found++
-		t.Run(e.Name(), func(t *testing.T) { runFixture(t, dir, cfg) })
-	}
-	if found == 0 {
-		t.Fatalf("no bert/roberta/xlm-roberta fixtures under %s", root)
+	for _, fx := range reftest.Fixtures(t, "bert", "roberta", "xlm-roberta") {
+		t.Run(fx.Name, func(t *testing.T) { runFixture(t, fx) })
 	}
 }
 
-func runFixture(t *testing.T, dir string, cfg *weights.Config) {
-	data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ref refFile
-	if err := json.Unmarshal(data, &ref); err != nil {
-		t.Fatalf("reference.json: %v", err)
-	}
-	if len(ref.Cases) == 0 {
-		t.Fatal("reference.json lists no cases")
-	}
-	atol, rtol := ref.Tolerance.Atol, ref.Tolerance.Rtol
-	if atol == 0 {
-		atol, rtol = 3e-5, 3e-5
-	}
-	rs, err := weights.Open(filepath.Join(dir, "reference.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-
+func runFixture(t *testing.T, fx reftest.Fixture) {
+	ref := reftest.Load(t, fx.Dir)
 	models := map[string]*Model{}
-	for _, file := range []string{"model.safetensors", "pytorch_model.bin"} {
-		s, err := weights.Open(filepath.Join(dir, file))
+	for _, file := range weightFiles {
+		s, err := weights.Open(filepath.Join(fx.Dir, file))
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
-		m, err := LoadFromStore(cfg, s)
+		m, err := LoadFromStore(fx.Config, s)
 		s.Close()
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}
 		models[file] = m
 	}
-
 	for _, c := range ref.Cases {
 		t.Run(c.Name, func(t *testing.T) {
-			in := readBatch(t, rs, c)
-			for _, file := range []string{"model.safetensors", "pytorch_model.bin"} {
-				t.Run(file, func(t *testing.T) {
-					checkCase(t, models[file], rs, c, in, atol, rtol)
-				})
+			in := readBatch(t, ref.Store, c)
+			for _, file := range weightFiles {
+				t.Run(file, func(t *testing.T) { checkCase(t, models[file], ref, c, in) })
 			}
 		})
 	}
 }
 
-func readInts(t *testing.T, s weights.Store, name string) ([]int, []int) {
-	t.Helper()
-	v, shape, err := s.Int64(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int, len(v))
-	for i, x := range v {
-		out[i] = int(x)
-	}
-	return out, shape
+func readBatch(t *testing.T, rs weights.Store, c reftest.Case) Batch {
+	in := reftest.ReadTokens(t, rs, c)
+	return Batch{Batch: in.Batch, Length: in.Length, IDs: in.IDs, Mask: in.Mask, TypeIDs: in.TypeIDs}
 }
 
-func readBatch(t *testing.T, rs weights.Store, c refCase) Batch {
-	ids, shape := readInts(t, rs, c.Name+".input_ids")
-	if len(shape) != 2 {
-		t.Fatalf("input_ids shape %v", shape)
-	}
-	b := Batch{Batch: shape[0], Length: shape[1], IDs: ids}
-	if _, ok := c.Inputs[c.Name+".attention_mask"]; ok {
-		b.Mask, _ = readInts(t, rs, c.Name+".attention_mask")
-	}
-	if _, ok := c.Inputs[c.Name+".token_type_ids"]; ok {
-		b.TypeIDs, _ = readInts(t, rs, c.Name+".token_type_ids")
-	}
-	for name := range c.Inputs {
-		switch strings.TrimPrefix(name, c.Name+".") {
-		case "input_ids", "attention_mask", "token_type_ids":
-		default:
-			t.Fatalf("case input %s not understood by this test", name)
-		}
-	}
-	return b
-}
-
-func checkCase(t *testing.T, m *Model, rs weights.Store, c refCase, in Batch, atol, rtol float64) {
+// checkCase compares every output of a case; per-token outputs only at unmasked positions
+// (Hugging Face's padding rows are not part of the BERT contract).
+func checkCase(t *testing.T, m *Model, ref *reftest.Reference, c reftest.Case, in Batch) {
 	res, err := m.Forward(context.Background(), in, WithHiddenStates())
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := make([]string, 0, len(c.Outputs))
-	for n := range c.Outputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	checked := 0
-	for _, full := range names {
-		name := strings.TrimPrefix(full, c.Name+".")
+	for _, name := range c.OutputNames() {
+		full := c.Name + "." + name
 		if name == "embedding_position_ids" {
-			want, _ := readInts(t, rs, full)
+			want, _ := reftest.Ints(t, ref.Store, full)
 			got := make([]int, len(in.IDs))
 			m.positions(got, in.IDs, in.Batch, in.Length)
 			for i := range want {
@@ -176,10 +77,7 @@ func checkCase(t *testing.T, m *Model, rs weights.Store, c refCase, in Batch, at
 			checked++
 			continue
 		}
-		want, shape, err := rs.Float32(full)
-		if err != nil {
-			t.Fatal(err)
-		}
+		want, shape := reftest.Floats(t, ref.Store, full)
 		var got []float32
 		perToken := false
 		switch {
@@ -202,25 +100,11 @@ func checkCase(t *testing.T, m *Model, rs weights.Store, c refCase, in Batch, at
 		if len(got) != len(want) {
 			t.Fatalf("%s: got %d values, want %d (shape %v)", name, len(got), len(want), shape)
 		}
-		width := len(want) / in.Batch
+		var mask []int
 		if perToken {
-			width = len(want) / (in.Batch * in.Length)
+			mask = in.Mask
 		}
-		worst, at := 0.0, -1
-		for i := range want {
-			if perToken && in.Mask != nil && in.Mask[i/width] == 0 {
-				continue
-			}
-			d := math.Abs(float64(got[i]) - float64(want[i]))
-			r := d / (atol + rtol*math.Abs(float64(want[i])))
-			if r > worst {
-				worst, at = r, i
-			}
-		}
-		if worst > 1 {
-			t.Errorf("%s: |got-want| exceeds atol+rtol*|want| by %.3gx at flat index %d: got %g, want %g",
-				name, worst, at, got[at], want[at])
-		}
+		reftest.Close(t, name, got, want, ref.Atol, ref.Rtol, mask)
 		checked++
 	}
 	if checked == 0 {
