@@ -68,23 +68,10 @@ func benchEncoder(b *testing.B, cfg *weights.Config, shapes [][2]int) {
 		B, T := s[0], s[1]
 		b.Run(fmt.Sprintf("b%dx%d", B, T), func(b *testing.B) {
 			in := benchBatch(B, T)
-			ctx := context.Background()
-			if _, err := m.Forward(ctx, in); err != nil { // compiles the graph
-				b.Fatal(err)
-			}
-			cpu0 := processCPU()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := m.Forward(ctx, in); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(sec*1e3, "ms/op")
-			b.ReportMetric((processCPU()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
-			b.ReportMetric(float64(B*T)/sec, "tokens/s")
-			b.ReportMetric(encoderFLOPs(cfg.Bert, B, T)/sec/1e9, "GFLOP/s")
+			benchForward(b, B*T, encoderFLOPs(cfg.Bert, B, T), func(ctx context.Context) error {
+				_, err := m.Forward(ctx, in)
+				return err
+			})
 		})
 	}
 }
@@ -99,6 +86,28 @@ func BenchmarkBertBase(b *testing.B) {
 // Compare with `torch_anchor.py --models xlmr`.
 func BenchmarkXLMRLarge(b *testing.B) {
 	benchEncoder(b, xlmrLarge(), [][2]int{{1, 128}})
+}
+
+// benchForward times forward (after one untimed call that compiles the graph) and reports
+// ms/op, cpu-ms/op, tokens/s and GFLOP/s for a batch of tokens tokens costing flops.
+func benchForward(b *testing.B, tokens int, flops float64, forward func(context.Context) error) {
+	ctx := context.Background()
+	if err := forward(ctx); err != nil {
+		b.Fatal(err)
+	}
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := forward(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	b.ReportMetric(sec*1e3, "ms/op")
+	b.ReportMetric((processCPU()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64(tokens)/sec, "tokens/s")
+	b.ReportMetric(flops/sec/1e9, "GFLOP/s")
 }
 
 // processCPU is the process's user+system CPU time. On a shared machine cpu-ms/op (all threads

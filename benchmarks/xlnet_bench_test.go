@@ -49,23 +49,10 @@ func BenchmarkXLNetBase(b *testing.B) {
 			}
 			// XLNet layout: ... <sep> <cls> with token type 2 on <cls>.
 			in.TypeIDs[T-1] = 2
-			ctx := context.Background()
-			if _, err := m.Forward(ctx, in); err != nil { // compiles the graph
-				b.Fatal(err)
-			}
-			cpu0 := processCPU()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := m.Forward(ctx, in); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			sec := b.Elapsed().Seconds() / float64(b.N)
-			b.ReportMetric(sec*1e3, "ms/op")
-			b.ReportMetric((processCPU()-cpu0).Seconds()*1e3/float64(b.N), "cpu-ms/op")
-			b.ReportMetric(float64(B*T)/sec, "tokens/s")
-			b.ReportMetric(xlnetFLOPs(cfg.XLNet, B, T)/sec/1e9, "GFLOP/s")
+			benchForward(b, B*T, xlnetFLOPs(cfg.XLNet, B, T), func(ctx context.Context) error {
+				_, err := m.Forward(ctx, in)
+				return err
+			})
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/clinfer/clinfer/internal/nn"
 	"github.com/clinfer/clinfer/tagging"
 )
 
@@ -23,16 +24,7 @@ func (m *Model) Logits(ctx context.Context, in tagging.EncodedBatch) ([][][]floa
 	if err != nil {
 		return nil, err
 	}
-	n := res.NumLabels
-	out := make([][][]float32, b.Batch)
-	for i := range out {
-		out[i] = make([][]float32, b.Length)
-		for t := range out[i] {
-			off := (i*b.Length + t) * n
-			out[i][t] = res.Logits[off : off+n : off+n]
-		}
-	}
-	return out, nil
+	return nn.SplitTokens(res.Logits, b.Batch, b.Length, res.NumLabels), nil
 }
 
 // Classify runs a sequence classifier or a multi-head labeler and returns its logits per
@@ -46,12 +38,7 @@ func (m *Model) Classify(ctx context.Context, in Batch) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := res.NumLabels
-	out := make([][]float32, in.Batch)
-	for i := range out {
-		out[i] = res.Logits[i*n : (i+1)*n : (i+1)*n]
-	}
-	return out, nil
+	return nn.SplitRows(res.Logits, in.Batch, res.NumLabels), nil
 }
 
 // SplitHeads cuts one sequence's multi-head logits (a row of Classify) into one slice per

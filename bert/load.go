@@ -2,64 +2,16 @@ package bert
 
 import (
 	"errors"
-	"fmt"
-	"reflect"
 	"strings"
 
+	"github.com/clinfer/clinfer/internal/nn"
 	"github.com/clinfer/clinfer/weights"
 )
 
-// loadTensors fills the []float32 fields of the struct dst points to from s. Each field's
-// `ckpt` tag is its checkpoint name relative to prefix and its `shape` tag lists symbolic
-// dimensions resolved through dims ("hidden,inter" -> [dims["hidden"], dims["inter"]]).
-// Nested struct fields with a `ckpt` tag extend the prefix. Every missing or mis-shaped tensor
-// is reported, not just the first, and each error names the tensor.
-//
-// The data is copied: the model outlives the store, whose views may be a memory map.
+// loadTensors is nn.LoadTensors (ckpt/shape/dims struct tags) with expect's legacy
+// LayerNorm names.
 func loadTensors(s weights.Store, prefix string, dst any, dims map[string]int) error {
-	v := reflect.ValueOf(dst)
-	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return fmt.Errorf("bert: loadTensors needs a pointer to a struct, got %T", dst)
-	}
-	var errs []error
-	loadStruct(s, prefix, v.Elem(), dims, &errs)
-	return errors.Join(errs...)
-}
-
-var floatSlice = reflect.TypeOf([]float32(nil))
-
-func loadStruct(s weights.Store, prefix string, v reflect.Value, dims map[string]int, errs *[]error) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, ok := f.Tag.Lookup("ckpt")
-		if !ok {
-			continue
-		}
-		switch {
-		case f.Type.Kind() == reflect.Struct:
-			sub, err := aliasDims(f.Tag.Get("dims"), dims)
-			if err != nil {
-				*errs = append(*errs, fmt.Errorf("bert: %s%s: %w", prefix, name, err))
-				continue
-			}
-			loadStruct(s, prefix+name, v.Field(i), sub, errs)
-		case f.Type == floatSlice:
-			shape, err := resolveShape(f.Tag.Get("shape"), dims)
-			if err != nil {
-				*errs = append(*errs, fmt.Errorf("bert: %s%s: %w", prefix, name, err))
-				continue
-			}
-			data, err := expect(s, prefix+name, shape)
-			if err != nil {
-				*errs = append(*errs, err)
-				continue
-			}
-			v.Field(i).Set(reflect.ValueOf(append([]float32(nil), data...)))
-		default:
-			*errs = append(*errs, fmt.Errorf("bert: field %s: ckpt tag on %v", f.Name, f.Type))
-		}
-	}
+	return nn.LoadTensors(s, "bert", prefix, dst, dims, expect)
 }
 
 // expect is weights.Expect that also accepts the gamma/beta names that TensorFlow-converted
@@ -82,43 +34,6 @@ func expect(s weights.Store, name string, shape []int) ([]float32, error) {
 		return nil, err
 	}
 	return weights.Expect(s, legacy, shape...)
-}
-
-// aliasDims applies a `dims` tag such as "out=inter,in=hidden" to a nested struct: its
-// symbolic dimensions out and in mean the enclosing struct's inter and hidden.
-func aliasDims(tag string, dims map[string]int) (map[string]int, error) {
-	if tag == "" {
-		return dims, nil
-	}
-	sub := make(map[string]int, len(dims)+2)
-	for k, v := range dims {
-		sub[k] = v
-	}
-	for _, kv := range strings.Split(tag, ",") {
-		alias, target, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		d, known := dims[target]
-		if !ok || !known {
-			return nil, fmt.Errorf("bad dims tag entry %q", kv)
-		}
-		sub[alias] = d
-	}
-	return sub, nil
-}
-
-func resolveShape(tag string, dims map[string]int) ([]int, error) {
-	if tag == "" {
-		return nil, errors.New("no shape tag")
-	}
-	parts := strings.Split(tag, ",")
-	shape := make([]int, len(parts))
-	for i, p := range parts {
-		d, ok := dims[strings.TrimSpace(p)]
-		if !ok {
-			return nil, fmt.Errorf("unknown dimension %q", p)
-		}
-		shape[i] = d
-	}
-	return shape, nil
 }
 
 func has(s weights.Store, name string) bool {

@@ -378,74 +378,26 @@ type Batch struct {
 // NewBatch flattens per-sequence slices. mask and typeIDs may be nil; otherwise every row of
 // every argument must have the same length.
 func NewBatch(ids, mask, typeIDs [][]int) (Batch, error) {
-	b := Batch{Batch: len(ids)}
-	if len(ids) == 0 {
-		return b, errors.New("bert: empty batch")
+	b, err := nn.FlattenRows(ids, mask, typeIDs)
+	if err != nil {
+		return Batch(b), fmt.Errorf("bert: %w", err)
 	}
-	b.Length = len(ids[0])
-	flat := func(name string, rows [][]int) ([]int, error) {
-		if rows == nil {
-			return nil, nil
-		}
-		if len(rows) != len(ids) {
-			return nil, fmt.Errorf("bert: %s has %d rows, input_ids %d", name, len(rows), len(ids))
-		}
-		out := make([]int, 0, b.Batch*b.Length)
-		for i, r := range rows {
-			if len(r) != b.Length {
-				return nil, fmt.Errorf("bert: %s row %d has %d tokens, want %d (rows must be padded to one length)", name, i, len(r), b.Length)
-			}
-			out = append(out, r...)
-		}
-		return out, nil
-	}
-	var err error
-	if b.IDs, err = flat("input_ids", ids); err != nil {
-		return b, err
-	}
-	if b.Mask, err = flat("attention_mask", mask); err != nil {
-		return b, err
-	}
-	if b.TypeIDs, err = flat("token_type_ids", typeIDs); err != nil {
-		return b, err
-	}
-	return b, nil
+	return Batch(b), nil
 }
 
 // validate checks a batch against the model: shapes, id ranges, mask values, length.
 func (m *Model) validate(in Batch) error {
-	B, T := in.Batch, in.Length
-	if B <= 0 || T <= 0 {
-		return fmt.Errorf("bert: batch of %d sequences of %d tokens", B, T)
+	if err := nn.Tokens(in).CheckShape(); err != nil {
+		return fmt.Errorf("bert: %w", err)
 	}
-	if T > m.maxLen {
+	if T := in.Length; T > m.maxLen {
 		return fmt.Errorf("bert: sequence of %d tokens exceeds the model's maximum of %d (max_position_embeddings %d); split long inputs into windows: %w",
 			T, m.maxLen, m.cfg.Bert.MaxPositionEmbeddings, nn.ErrTooLong)
 	}
-	n := B * T
-	if len(in.IDs) != n {
-		return fmt.Errorf("bert: %d input_ids for a batch of %d x %d", len(in.IDs), B, T)
-	}
-	if in.Mask != nil && len(in.Mask) != n {
-		return fmt.Errorf("bert: %d attention_mask values for a batch of %d x %d", len(in.Mask), B, T)
-	}
-	if in.TypeIDs != nil && len(in.TypeIDs) != n {
-		return fmt.Errorf("bert: %d token_type_ids for a batch of %d x %d", len(in.TypeIDs), B, T)
-	}
 	vocab := len(m.Embeddings.Word) / m.hidden
 	types := len(m.Embeddings.TokenType) / m.hidden
-	for i := 0; i < n; i++ {
-		if id := in.IDs[i]; id < 0 || id >= vocab {
-			return fmt.Errorf("bert: input_ids[%d][%d] = %d outside the vocabulary [0, %d)", i/T, i%T, id, vocab)
-		}
-		if in.Mask != nil && in.Mask[i] != 0 && in.Mask[i] != 1 {
-			return fmt.Errorf("bert: attention_mask[%d][%d] = %d, want 0 or 1", i/T, i%T, in.Mask[i])
-		}
-		if in.TypeIDs != nil {
-			if t := in.TypeIDs[i]; t < 0 || t >= types {
-				return fmt.Errorf("bert: token_type_ids[%d][%d] = %d outside [0, %d) (type_vocab_size)", i/T, i%T, t, types)
-			}
-		}
+	if err := nn.Tokens(in).CheckValues(vocab, types); err != nil {
+		return fmt.Errorf("bert: %w", err)
 	}
 	return nil
 }

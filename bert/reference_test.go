@@ -3,7 +3,6 @@ package bert
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,50 +12,22 @@ import (
 
 func fixturesDir() string { return reftest.FixturesDir() }
 
-var weightFiles = []string{"model.safetensors", "pytorch_model.bin"}
-
 // TestReference runs every BERT-family fixture (config model_type bert, roberta or
 // xlm-roberta) on every case of its reference.safetensors, with the weights loaded from
 // model.safetensors and from pytorch_model.bin, and compares every output the case has.
 func TestReference(t *testing.T) {
-	for _, fx := range reftest.Fixtures(t, "bert", "roberta", "xlm-roberta") {
-		t.Run(fx.Name, func(t *testing.T) { runFixture(t, fx) })
-	}
-}
-
-func runFixture(t *testing.T, fx reftest.Fixture) {
-	ref := reftest.Load(t, fx.Dir)
-	models := map[string]*Model{}
-	for _, file := range weightFiles {
-		s, err := weights.Open(filepath.Join(fx.Dir, file))
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		m, err := LoadFromStore(fx.Config, s)
-		s.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		models[file] = m
-	}
-	for _, c := range ref.Cases {
-		t.Run(c.Name, func(t *testing.T) {
-			in := readBatch(t, ref.Store, c)
-			for _, file := range weightFiles {
-				t.Run(file, func(t *testing.T) { checkCase(t, models[file], ref, c, in) })
-			}
-		})
-	}
+	load := func(cfg *weights.Config, s weights.Store) (*Model, error) { return LoadFromStore(cfg, s) }
+	reftest.Run(t, []string{"bert", "roberta", "xlm-roberta"}, load, checkCase)
 }
 
 func readBatch(t *testing.T, rs weights.Store, c reftest.Case) Batch {
-	in := reftest.ReadTokens(t, rs, c)
-	return Batch{Batch: in.Batch, Length: in.Length, IDs: in.IDs, Mask: in.Mask, TypeIDs: in.TypeIDs}
+	return Batch(reftest.ReadTokens(t, rs, c))
 }
 
 // checkCase compares every output of a case; per-token outputs only at unmasked positions
 // (Hugging Face's padding rows are not part of the BERT contract).
-func checkCase(t *testing.T, m *Model, ref *reftest.Reference, c reftest.Case, in Batch) {
+func checkCase(t *testing.T, m *Model, ref *reftest.Reference, c reftest.Case) {
+	in := readBatch(t, ref.Store, c)
 	res, err := m.Forward(context.Background(), in, WithHiddenStates())
 	if err != nil {
 		t.Fatal(err)

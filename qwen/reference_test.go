@@ -2,48 +2,28 @@ package qwen
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/clinfer/clinfer/internal/reftest"
 	"github.com/clinfer/clinfer/weights"
 )
 
 const refTol = 1e-4 // atol = rtol for Qwen2 (fixtures README)
 
-func fixturesDir() string {
-	if d := os.Getenv("CLINFER_FIXTURES"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "testdata", "fixtures")
-}
+func fixturesDir() string { return reftest.FixturesDir() }
 
 // qwenFixtures lists the fixture folders whose config.json has model_type qwen2.
 func qwenFixtures(t *testing.T) []string {
 	t.Helper()
-	root := fixturesDir()
-	ents, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatalf("fixtures: %v", err)
-	}
 	var out []string
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		cfg, err := weights.LoadConfig(filepath.Join(root, e.Name()))
-		if err == nil && cfg.ModelType == "qwen2" {
-			out = append(out, filepath.Join(root, e.Name()))
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("no qwen2 fixtures under %s", root)
+	for _, fx := range reftest.Fixtures(t, "qwen2") {
+		out = append(out, fx.Dir)
 	}
 	return out
 }
@@ -82,25 +62,10 @@ type refSet struct {
 
 func loadRefs(t *testing.T, dir string) *refSet {
 	t.Helper()
-	var meta struct {
-		Cases []struct {
-			Name string `json:"name"`
-		} `json:"cases"`
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(data, &meta); err != nil {
-		t.Fatal(err)
-	}
-	st, err := weights.Open(filepath.Join(dir, "reference.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	ref := reftest.Load(t, dir)
+	st := ref.Store
 	rs := &refSet{st: st}
-	for _, c := range meta.Cases {
+	for _, c := range ref.Cases {
 		rc := refCase{name: c.Name}
 		rc.ids, rc.b, rc.t = ints2(t, st, c.Name+".input_ids")
 		if _, ok := st.Info(c.Name + ".attention_mask"); ok {
@@ -119,19 +84,13 @@ func loadRefs(t *testing.T, dir string) *refSet {
 
 func ints2(t *testing.T, st weights.Store, name string) ([][]int, int, int) {
 	t.Helper()
-	v, shape, err := st.Int64(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, shape := reftest.Ints(t, st, name)
 	if len(shape) != 2 {
 		t.Fatalf("%s: shape %v, want 2-D", name, shape)
 	}
 	out := make([][]int, shape[0])
 	for i := range out {
-		out[i] = make([]int, shape[1])
-		for j := range out[i] {
-			out[i][j] = int(v[i*shape[1]+j])
-		}
+		out[i] = v[i*shape[1] : (i+1)*shape[1] : (i+1)*shape[1]]
 	}
 	return out, shape[0], shape[1]
 }
@@ -151,40 +110,16 @@ func (c *refCase) prompts() [][]int {
 
 // compareRows checks got [B, T, W] against want at positions with mask == 1 and returns the
 // worst |got-want| / (atol + rtol·|want|).
-func compareRows(t *testing.T, what string, got, want []float32, c *refCase, w int) float64 {
+func compareRows(t *testing.T, what string, got, want []float32, c *refCase) float64 {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d values, want %d", what, len(got), len(want))
-		return math.Inf(1)
-	}
-	worst := 0.0
-	bad := 0
-	for b := 0; b < c.b; b++ {
-		for p := 0; p < c.t; p++ {
-			if c.mask != nil && c.mask[b][p] == 0 {
-				continue
-			}
-			off := (b*c.t + p) * w
-			for i := 0; i < w; i++ {
-				g, e := float64(got[off+i]), float64(want[off+i])
-				r := math.Abs(g-e) / (refTol + refTol*math.Abs(e))
-				if math.IsNaN(r) {
-					r = math.Inf(1)
-				}
-				if r > 1 && bad < 3 {
-					t.Errorf("%s[%d,%d,%d] = %g, want %g", what, b, p, i, g, e)
-				}
-				if r > 1 {
-					bad++
-				}
-				worst = max(worst, r)
-			}
+	var mask []int
+	if c.mask != nil {
+		mask = make([]int, 0, c.b*c.t)
+		for _, row := range c.mask {
+			mask = append(mask, row...)
 		}
 	}
-	if bad > 0 {
-		t.Errorf("%s: %d values outside atol=rtol=%g (worst ratio %.3g)", what, bad, refTol, worst)
-	}
-	return worst
+	return reftest.Close(t, what, got, want, refTol, refTol, mask)
 }
 
 func TestReference(t *testing.T) {
@@ -225,14 +160,14 @@ func checkCase(t *testing.T, m *Model, refs *refSet, rc *refCase) {
 		}
 		return v
 	}
-	worst := compareRows(t, "logits", out.Logits, want("logits"), rc, c.VocabSize)
+	worst := compareRows(t, "logits", out.Logits, want("logits"), rc)
 	if len(out.Hidden) != c.NumHiddenLayers+1 {
 		t.Fatalf("%d hidden states, want %d", len(out.Hidden), c.NumHiddenLayers+1)
 	}
 	for i, h := range out.Hidden {
-		compareRows(t, fmt.Sprintf("hidden_states.%d", i), h, want(fmt.Sprintf("hidden_states.%d", i)), rc, c.HiddenSize)
+		compareRows(t, fmt.Sprintf("hidden_states.%d", i), h, want(fmt.Sprintf("hidden_states.%d", i)), rc)
 	}
-	compareRows(t, "last_hidden_state", out.Hidden[len(out.Hidden)-1], want("last_hidden_state"), rc, c.HiddenSize)
+	compareRows(t, "last_hidden_state", out.Hidden[len(out.Hidden)-1], want("last_hidden_state"), rc)
 
 	if rc.generated == nil {
 		t.Logf("worst |got-want|/(atol+rtol|want|): logits %.3g", worst)
@@ -255,7 +190,7 @@ func checkCase(t *testing.T, m *Model, refs *refSet, rc *refCase) {
 		}
 	}
 	full := &refCase{b: rc.b, t: newTokens}
-	worstStep := compareRows(t, "next_token_logits", stepLogits, want("next_token_logits"), full, c.VocabSize)
+	worstStep := compareRows(t, "next_token_logits", stepLogits, want("next_token_logits"), full)
 	t.Logf("worst |got-want|/(atol+rtol|want|): logits %.3g, next_token_logits %.3g", worst, worstStep)
 }
 

@@ -86,7 +86,7 @@ func (fakeTok) PadID() int            { return fakePad }
 func (fakeTok) UnkID() int            { return fakeUnk }
 func (fakeTok) SubwordPrefix() string { return "##" }
 
-func (fakeTok) JoinPieces(pieces []string) string { return JoinWordPiece(pieces, "##", true) }
+func (fakeTok) JoinPieces(pieces []string) string { return joinWordPiece(pieces, "##", true) }
 
 // fakeModel returns fixed logits per token id: table[id] when present, else a confident O
 // (label 0). With edge > 0, a token within edge positions of its window's real edges gets
@@ -150,4 +150,32 @@ func logitsFor(n, idx int, p float64) []float32 {
 		}
 	}
 	return row
+}
+
+// joinWordPiece is Hugging Face's WordPiece decoder (fakeTok's JoinPieces): pieces after the first lose their
+// prefix or get a space before them, then (with cleanup) each piece's " ." " ," and the like
+// lose their space.
+func joinWordPiece(pieces []string, prefix string, cleanup bool) string {
+	var b strings.Builder
+	for i, p := range pieces {
+		if i > 0 {
+			if strings.HasPrefix(p, prefix) {
+				p = strings.Replace(p, prefix, "", 1)
+			} else {
+				p = " " + p
+			}
+		}
+		if cleanup {
+			for _, r := range wordPieceCleanup {
+				p = strings.ReplaceAll(p, r[0], r[1])
+			}
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+var wordPieceCleanup = [][2]string{
+	{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
+	{" 'm", "'m"}, {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -512,7 +513,13 @@ func TestConcurrentTag(t *testing.T) {
 	}
 }
 
+// TestJoinWordPiece checks the fake tokenizer's WordPiece join and the real adapter's
+// (tokenize's WordPiece decoder, through LoadTokenizer) on the same cases.
 func TestJoinWordPiece(t *testing.T) {
+	demo, err := LoadTokenizer(filepath.Join("..", "testdata", "models", "deid-demo-en"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		pieces []string
 		want   string
@@ -524,8 +531,11 @@ func TestJoinWordPiece(t *testing.T) {
 		{[]string{"don", "'", "t", "!"}, "don ' t!"},
 		{nil, ""},
 	} {
-		if got := JoinWordPiece(c.pieces, "##", true); got != c.want {
+		if got := joinWordPiece(c.pieces, "##", true); got != c.want {
 			t.Errorf("%q: %q, want %q", c.pieces, got, c.want)
+		}
+		if got := demo.JoinPieces(c.pieces); got != c.want {
+			t.Errorf("demo tokenizer: %q: %q, want %q", c.pieces, got, c.want)
 		}
 	}
 }

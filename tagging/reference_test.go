@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/clinfer/clinfer/internal/reftest"
 	"github.com/clinfer/clinfer/tagging"
 	"github.com/clinfer/clinfer/tagging/taggers"
 )
@@ -19,10 +20,7 @@ import (
 // pipelineRefsDir holds model folders with pipeline_reference.jsonl (Hugging Face's own
 // TokenClassificationPipeline output); CLINFER_PIPELINE_REFS overrides it.
 func pipelineRefsDir() string {
-	if d := os.Getenv("CLINFER_PIPELINE_REFS"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "testdata", "models")
+	return reftest.Dir("CLINFER_PIPELINE_REFS", filepath.Join("..", "testdata", "models"))
 }
 
 type refEntity struct {

@@ -10,14 +10,13 @@ import (
 	"sort"
 	"sync"
 	"testing"
+
+	"github.com/clinfer/clinfer/internal/reftest"
 )
 
 // refDir is the directory of tokenizer reference folders (CLINFER_TOKENIZER_REFS overrides).
 func refDir() string {
-	if d := os.Getenv("CLINFER_TOKENIZER_REFS"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "testdata", "tokenizers")
+	return reftest.Dir("CLINFER_TOKENIZER_REFS", filepath.Join("..", "testdata", "tokenizers"))
 }
 
 type refRecord struct {

@@ -299,68 +299,25 @@ type Batch struct {
 // NewBatch flattens per-sequence slices. mask and typeIDs may be nil; otherwise every row of
 // every argument must have the same length.
 func NewBatch(ids, mask, typeIDs [][]int) (Batch, error) {
-	b := Batch{Batch: len(ids)}
-	if len(ids) == 0 {
-		return b, errors.New("xlnet: empty batch")
+	b, err := nn.FlattenRows(ids, mask, typeIDs)
+	if err != nil {
+		return Batch(b), fmt.Errorf("xlnet: %w", err)
 	}
-	b.Length = len(ids[0])
-	flat := func(name string, rows [][]int) ([]int, error) {
-		if rows == nil {
-			return nil, nil
-		}
-		if len(rows) != len(ids) {
-			return nil, fmt.Errorf("xlnet: %s has %d rows, input_ids %d", name, len(rows), len(ids))
-		}
-		out := make([]int, 0, b.Batch*b.Length)
-		for i, r := range rows {
-			if len(r) != b.Length {
-				return nil, fmt.Errorf("xlnet: %s row %d has %d tokens, want %d (rows must be padded to one length)", name, i, len(r), b.Length)
-			}
-			out = append(out, r...)
-		}
-		return out, nil
-	}
-	var err error
-	if b.IDs, err = flat("input_ids", ids); err != nil {
-		return b, err
-	}
-	if b.Mask, err = flat("attention_mask", mask); err != nil {
-		return b, err
-	}
-	if b.TypeIDs, err = flat("token_type_ids", typeIDs); err != nil {
-		return b, err
-	}
-	return b, nil
+	return Batch(b), nil
 }
 
 // validate checks a batch against the model: shapes, id ranges, mask values, length.
 func (m *Model) validate(in Batch) error {
-	B, T := in.Batch, in.Length
-	if B <= 0 || T <= 0 {
-		return fmt.Errorf("xlnet: batch of %d sequences of %d tokens", B, T)
+	if err := nn.Tokens(in).CheckShape(); err != nil {
+		return fmt.Errorf("xlnet: %w", err)
 	}
-	if T > m.maxLen {
+	if T := in.Length; T > m.maxLen {
 		return fmt.Errorf("xlnet: sequence of %d tokens exceeds the model's maximum of %d; split long inputs into windows: %w",
 			T, m.maxLen, nn.ErrTooLong)
 	}
-	n := B * T
-	if len(in.IDs) != n {
-		return fmt.Errorf("xlnet: %d input_ids for a batch of %d x %d", len(in.IDs), B, T)
-	}
-	if in.Mask != nil && len(in.Mask) != n {
-		return fmt.Errorf("xlnet: %d attention_mask values for a batch of %d x %d", len(in.Mask), B, T)
-	}
-	if in.TypeIDs != nil && len(in.TypeIDs) != n {
-		return fmt.Errorf("xlnet: %d token_type_ids for a batch of %d x %d", len(in.TypeIDs), B, T)
-	}
-	vocab := len(m.Word) / m.model
-	for i := 0; i < n; i++ {
-		if id := in.IDs[i]; id < 0 || id >= vocab {
-			return fmt.Errorf("xlnet: input_ids[%d][%d] = %d outside the vocabulary [0, %d)", i/T, i%T, id, vocab)
-		}
-		if in.Mask != nil && in.Mask[i] != 0 && in.Mask[i] != 1 {
-			return fmt.Errorf("xlnet: attention_mask[%d][%d] = %d, want 0 or 1", i/T, i%T, in.Mask[i])
-		}
+	// Type ids are only compared with each other (same segment or not): any value is valid.
+	if err := nn.Tokens(in).CheckValues(len(m.Word)/m.model, -1); err != nil {
+		return fmt.Errorf("xlnet: %w", err)
 	}
 	return nil
 }
@@ -493,16 +450,7 @@ func (m *Model) Logits(ctx context.Context, in tagging.EncodedBatch) ([][][]floa
 	if err != nil {
 		return nil, err
 	}
-	n := res.NumLabels
-	out := make([][][]float32, b.Batch)
-	for i := range out {
-		out[i] = make([][]float32, b.Length)
-		for t := range out[i] {
-			off := (i*b.Length + t) * n
-			out[i][t] = res.Logits[off : off+n : off+n]
-		}
-	}
-	return out, nil
+	return nn.SplitTokens(res.Logits, b.Batch, b.Length, res.NumLabels), nil
 }
 
 // Classify runs a sequence classifier and returns its logits per sequence, [B][labels].
@@ -514,10 +462,5 @@ func (m *Model) Classify(ctx context.Context, in Batch) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := res.NumLabels
-	out := make([][]float32, in.Batch)
-	for i := range out {
-		out[i] = res.Logits[i*n : (i+1)*n : (i+1)*n]
-	}
-	return out, nil
+	return nn.SplitRows(res.Logits, in.Batch, res.NumLabels), nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clinfer/clinfer/internal/nn"
+	"github.com/clinfer/clinfer/internal/reftest"
 	"github.com/clinfer/clinfer/weights"
 )
 
@@ -273,7 +274,7 @@ func TestBareEncoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rs.Close()
-	c := refCase{Name: "pair", Inputs: map[string]json.RawMessage{"pair.input_ids": nil, "pair.attention_mask": nil, "pair.token_type_ids": nil}}
+	c := reftest.Case{Name: "pair", Inputs: map[string]json.RawMessage{"pair.input_ids": nil, "pair.attention_mask": nil, "pair.token_type_ids": nil}}
 	in := readBatch(t, rs, c)
 	res, err := m.Forward(context.Background(), in)
 	if err != nil {

@@ -1,8 +1,7 @@
 package xlnet
 
 import (
-	"math/rand/v2"
-
+	"github.com/clinfer/clinfer/internal/nn"
 	"github.com/clinfer/clinfer/tensorops"
 	"github.com/clinfer/clinfer/weights"
 )
@@ -17,14 +16,7 @@ func NewRandom(cfg *weights.Config, seed uint64, opts ...Option) (*Model, error)
 	m.prefix = "transformer."
 	c := cfg.XLNet
 	M, ND, I := c.DModel, c.NHead*c.DHead, c.DInner
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	normal := func(n int, mean, std float64) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		return v
-	}
+	normal := nn.RandomNormal(seed)
 	w := func(n int) []float32 { return normal(n, 0, 0.02) }
 	gamma := func() []float32 { return normal(M, 1, 0.1) }
 	m.Word = w(c.VocabSize * M)

@@ -224,3 +224,39 @@ func (c Case) OutputNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// WeightFiles are the checkpoints every model fixture holds, loaded and checked separately.
+var WeightFiles = []string{"model.safetensors", "pytorch_model.bin"}
+
+// Run runs every case of every fixture of modelTypes against a model loaded from each of
+// WeightFiles, as subtests <fixture>/<case>/<weight file>. load builds a model from the
+// fixture's config and one weight file (the store is closed after it returns); check
+// compares one case.
+func Run[M any](t *testing.T, modelTypes []string, load func(*weights.Config, weights.Store) (M, error),
+	check func(t *testing.T, m M, ref *Reference, c Case)) {
+	for _, fx := range Fixtures(t, modelTypes...) {
+		t.Run(fx.Name, func(t *testing.T) {
+			ref := Load(t, fx.Dir)
+			models := map[string]M{}
+			for _, file := range WeightFiles {
+				s, err := weights.Open(filepath.Join(fx.Dir, file))
+				if err != nil {
+					t.Fatalf("%s: %v", file, err)
+				}
+				m, err := load(fx.Config, s)
+				s.Close()
+				if err != nil {
+					t.Fatalf("%s: %v", file, err)
+				}
+				models[file] = m
+			}
+			for _, c := range ref.Cases {
+				t.Run(c.Name, func(t *testing.T) {
+					for _, file := range WeightFiles {
+						t.Run(file, func(t *testing.T) { check(t, models[file], ref, c) })
+					}
+				})
+			}
+		})
+	}
+}
