@@ -52,7 +52,7 @@ func withProcs(n int, f func()) {
 // once (the model path: B = Wᵀ), "linear-bf16"/"linear-int8" the same with the weight kept as
 // BF16 / int8 and widened per block, "gonum" is gonum's pure-Go Sgemm for comparison.
 func BenchmarkGEMM(b *testing.B) {
-	for _, sh := range [][3]int{{128, 768, 768}, {128, 768, 3072}, {512, 768, 768}} {
+	for _, sh := range [][3]int{{128, 768, 768}, {128, 768, 3072}, {512, 768, 768}, {128, 4096, 1024}} {
 		m, k, n := sh[0], sh[1], sh[2]
 		a := make([]float32, m*k)
 		w := make([]float32, k*n)

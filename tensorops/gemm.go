@@ -142,21 +142,23 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 		threads = 1 // a hand-off costs more than such a product
 	}
 	nnb := ceilDiv(n, gemmNC)
-	if want := 3 * threads; threads > 1 && g.nmb*nnb < want {
-		minNC := 64 // packing B per chunk must stay amortised over enough columns
-		if g.lin != nil && g.lin.kind == kindF32 {
-			minNC = 2 * gemmNR
-		}
-		nnb = max(nnb, min(ceilDiv(want, g.nmb), ceilDiv(n, minNC)))
-	}
 	unit := gemmNR
 	if g.kern == kernAVX512 {
 		unit = 2 * gemmNR // chunk edges on tile edges keep every tile 32 wide
 	}
 	g.nc = ceilDiv(ceilDiv(n, nnb), unit) * unit
+	if want := 3 * threads; threads > 1 && g.nmb*nnb < want {
+		minNC := 64 // packing B per chunk must stay amortised over enough columns
+		if g.lin != nil && g.lin.kind == kindF32 {
+			minNC = 2 * gemmNR
+		}
+		g.nc = balancedNC(m, n, g.mc, unit, threads, max(nnb, min(ceilDiv(want, g.nmb), ceilDiv(n, minNC))), ceilDiv(n, max(minNC, unit)))
+	}
 	g.nnb = ceilDiv(n, g.nc)
 
-	const panelsPerTask = 8
+	// Up to 8 panels per task, fewer when that would leave a thread without its share: at 128
+	// rows (11 panels) tasks of 8 and 3 put almost all the packing on one thread.
+	panelsPerTask := min(8, max(1, ceilDiv(panels, 2*threads)))
 	if threads == 1 {
 		packA(g.ap, g.mr, a, lda, transA, 0, panels, m, k, alpha)
 		for i := 0; i < g.nmb*g.nnb; i++ {
@@ -169,6 +171,39 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 		packA(g.ap, g.mr, a, lda, transA, p0, min(panels, p0+panelsPerTask), m, k, alpha)
 	})
 	e.parallelFor(g.nmb*g.nnb, g.chunk)
+}
+
+// balancedNC picks the chunk width, a multiple of unit, for at least lo and at most hi column
+// blocks that gives the shortest finish time when the m×n product's chunks are claimed in
+// order by threads workers. Equal widths alone do not suffice: 1024 columns in six 192-wide
+// chunks leave one of two threads with a 64-column chunk, an eighth of the product idle.
+func balancedNC(m, n, mc, unit, threads, lo, hi int) int {
+	best, bestCost := 0, 0
+	loads := make([]int, threads)
+	for nb := lo; nb <= max(lo, min(hi, 2*lo)); nb++ {
+		nc := ceilDiv(ceilDiv(n, nb), unit) * unit
+		clear(loads)
+		for jc := 0; jc < n; jc += nc {
+			for ic := 0; ic < m; ic += mc {
+				t := 0
+				for i := range loads {
+					if loads[i] < loads[t] {
+						t = i
+					}
+				}
+				// Each chunk also pays a fixed cost (C init, loop set-up) worth a few columns.
+				loads[t] += min(mc, m-ic) * (min(nc, n-jc) + unit/2)
+			}
+		}
+		cost := 0
+		for _, l := range loads {
+			cost = max(cost, l)
+		}
+		if best == 0 || cost < bestCost {
+			best, bestCost = nc, cost
+		}
+	}
+	return best
 }
 
 // packA writes panels [p0, p1) of alpha·op(A) (m×k) into ap as mr-row panels, zero-padding
@@ -189,12 +224,7 @@ func packA(ap []float32, mr int, a []float32, lda int, transA bool, p0, p1, m, k
 				src[ii] = a[(i0+ii)*lda : (i0+ii)*lda+k]
 			}
 			if rows == mr && mr == gemmMR512 {
-				for p := 0; p < k; p++ {
-					d := (*[gemmMR512]float32)(dst[p*gemmMR512:])
-					for ii := range d {
-						d[ii] = alpha * src[ii][p]
-					}
-				}
+				packA12(dst, &src, k, alpha)
 				continue
 			}
 			for p := 0; p < k; p++ {
@@ -215,6 +245,24 @@ func packA(ap []float32, mr int, a []float32, lda int, transA bool, p0, p1, m, k
 				d[ii] = 0
 			}
 		}
+	}
+}
+
+// packA12 interleaves twelve rows of k values into dst, step-major. The rows are named
+// separately and resliced to one length so the compiler drops the bounds checks an indexed
+// src[ii][p] pays per element; this transposition is a few percent of a large-M product.
+func packA12(dst []float32, src *[gemmMR512][]float32, k int, alpha float32) {
+	s0 := src[0][:k]
+	s1, s2, s3 := src[1][:len(s0)], src[2][:len(s0)], src[3][:len(s0)]
+	s4, s5, s6 := src[4][:len(s0)], src[5][:len(s0)], src[6][:len(s0)]
+	s7, s8, s9 := src[7][:len(s0)], src[8][:len(s0)], src[9][:len(s0)]
+	s10, s11 := src[10][:len(s0)], src[11][:len(s0)]
+	dst = dst[:len(s0)*gemmMR512]
+	for p := range s0 {
+		d := (*[gemmMR512]float32)(dst[p*gemmMR512:])
+		d[0], d[1], d[2], d[3] = alpha*s0[p], alpha*s1[p], alpha*s2[p], alpha*s3[p]
+		d[4], d[5], d[6], d[7] = alpha*s4[p], alpha*s5[p], alpha*s6[p], alpha*s7[p]
+		d[8], d[9], d[10], d[11] = alpha*s8[p], alpha*s9[p], alpha*s10[p], alpha*s11[p]
 	}
 }
 
