@@ -179,6 +179,27 @@ func (u *unpickler) u64() (uint64, error) {
 	return binary.LittleEndian.Uint64(b), nil
 }
 
+// memoIndex reads the operand of the memo opcodes: a decimal line for PUT/GET, one byte for
+// BINPUT/BINGET, four for LONG_BINPUT/LONG_BINGET.
+func (u *unpickler) memoIndex(op uint64) (uint64, error) {
+	switch op {
+	case 'p', 'g':
+		s, err := u.line()
+		if err != nil {
+			return 0, err
+		}
+		i, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return 0, u.errf("bad memo index %q", s)
+		}
+		return i, nil
+	case 'q', 'h':
+		return u.u8()
+	default:
+		return u.u32()
+	}
+}
+
 func (u *unpickler) line() (string, error) {
 	i := bytes.IndexByte(u.data[u.pos:], '\n')
 	if i < 0 {
@@ -563,25 +584,8 @@ func (u *unpickler) run() (any, error) {
 					return nil, err
 				}
 			}
-		case 'p': // PUT (text)
-			s, err := u.line()
-			if err != nil {
-				return nil, err
-			}
-			i, err := strconv.ParseUint(s, 10, 32)
-			if err != nil {
-				return nil, u.errf("bad memo index %q", s)
-			}
-			if err := u.memoPut(i); err != nil {
-				return nil, err
-			}
-		case 'q', 'r': // BINPUT, LONG_BINPUT
-			var i uint64
-			if op == 'q' {
-				i, err = u.u8()
-			} else {
-				i, err = u.u32()
-			}
+		case 'p', 'q', 'r': // PUT (text), BINPUT, LONG_BINPUT
+			i, err := u.memoIndex(op)
 			if err != nil {
 				return nil, err
 			}
@@ -592,25 +596,8 @@ func (u *unpickler) run() (any, error) {
 			if err := u.memoPut(uint64(len(u.memo))); err != nil {
 				return nil, err
 			}
-		case 'g': // GET (text)
-			s, err := u.line()
-			if err != nil {
-				return nil, err
-			}
-			i, err := strconv.ParseUint(s, 10, 32)
-			if err != nil {
-				return nil, u.errf("bad memo index %q", s)
-			}
-			if err := u.memoGet(i); err != nil {
-				return nil, err
-			}
-		case 'h', 'j': // BINGET, LONG_BINGET
-			var i uint64
-			if op == 'h' {
-				i, err = u.u8()
-			} else {
-				i, err = u.u32()
-			}
+		case 'g', 'h', 'j': // GET (text), BINGET, LONG_BINGET
+			i, err := u.memoIndex(op)
 			if err != nil {
 				return nil, err
 			}
