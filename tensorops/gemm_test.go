@@ -126,6 +126,7 @@ func TestLinearForward(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	shapes := [][3]int{ // rows, out, in
 		{1, 1, 1}, {1, 7, 37}, {1, 129, 7}, {1, 37, 300}, {1, 2816, 64}, {1, 300, 1024},
+		{1, 1000, 301}, {1, 3000, 67}, {1, 4100, 130}, // the four-stream GEMV, with remainders and odd k
 		{2, 17, 37}, {7, 129, 37}, {37, 16, 129}, {129, 33, 300}, {250, 1030, 40},
 	}
 	// Every row count around the multi-row GEMV (rows 2..16) and its 8-row groups, on a small

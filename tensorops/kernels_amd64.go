@@ -60,3 +60,12 @@ func gemvRows8x32BF16(k int, x *float32, w0, w1 unsafe.Pointer, y *float32)
 
 //go:noescape
 func gemvRows8x32Int8(k int, x *float32, w0, w1 unsafe.Pointer, y *float32)
+
+//go:noescape
+func gemvF32Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int)
+
+//go:noescape
+func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int)
+
+//go:noescape
+func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int)

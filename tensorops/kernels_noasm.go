@@ -38,3 +38,12 @@ func gemvRows8x32BF16(k int, x *float32, w0, w1 unsafe.Pointer, y *float32) {
 func gemvRows8x32Int8(k int, x *float32, w0, w1 unsafe.Pointer, y *float32) {
 	panic("tensorops: no asm")
 }
+func gemvF32Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int) {
+	panic("tensorops: no asm")
+}
+func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int) {
+	panic("tensorops: no asm")
+}
+func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int) {
+	panic("tensorops: no asm")
+}

@@ -251,6 +251,25 @@ func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 	off := s0 * k * gemmNR
 	size := n * k * gemmNR
 	y = y[:n*gemmNR]
+	if asm && wide && n >= 4*gemv4MinStrips {
+		// Four streams over the four quarters of the run, the remainder one stream.
+		q := n / 4
+		esz := l.elemSize()
+		w := l.raw(off)
+		xs, ys := unsafe.SliceData(x), unsafe.SliceData(y)
+		switch l.kind {
+		case kindF32:
+			gemvF32Strips4(k, xs, w, q*k*gemmNR*esz, ys, q*gemmNR, q)
+		case kindBF16:
+			gemvBF16Strips4(k, xs, w, q*k*gemmNR*esz, ys, q*gemmNR, q)
+		case kindInt8:
+			gemvInt8Strips4(k, xs, w, q*k*gemmNR*esz, ys, q*gemmNR, q)
+		}
+		if r := n - 4*q; r > 0 {
+			l.gemvStrips(asm, wide, x, y[4*q*gemmNR:], s0+4*q, r)
+		}
+		return
+	}
 	if asm {
 		var w unsafe.Pointer
 		switch l.kind {
@@ -305,6 +324,31 @@ func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 			ys[r] += acc[r]
 		}
 	}
+}
+
+// gemv4MinStrips is the fewest strips per stream for the four-stream GEMV: below it a run is
+// short enough (256 KiB of F32 at k = 1024) that the set-up outweighs the extra streams.
+const gemv4MinStrips = 2
+
+func (l *Linear) elemSize() int {
+	switch l.kind {
+	case kindBF16:
+		return 2
+	case kindInt8:
+		return 1
+	}
+	return 4
+}
+
+// raw points at element off of the packed weight (bounds checked by the caller's slicing).
+func (l *Linear) raw(off int) unsafe.Pointer {
+	switch l.kind {
+	case kindBF16:
+		return unsafe.Pointer(&l.bf16[off])
+	case kindInt8:
+		return unsafe.Pointer(&l.i8[off])
+	}
+	return unsafe.Pointer(&l.f32[off])
 }
 
 // smallRowsMax is the largest row count sent to the multi-row GEMV (batched decoding). Up to

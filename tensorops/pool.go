@@ -4,30 +4,84 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// workerPool is a set of goroutines parked on a channel, started once per Engine, so a product
-// costs a channel hand-off per helper instead of a goroutine start.
+// workerPool is a set of helper goroutines started once per Engine, so a product costs a
+// hand-off per helper instead of a goroutine start.
 //
 // Work is split into chunks claimed through an atomic counter; the caller claims chunks too and
 // waits only for chunks a helper has actually started. A helper that picks up an invitation
 // late (busy with another caller's product, or not yet rescheduled) finds no chunk left and
 // returns, so the caller never waits on an idle or busy helper, concurrent callers cannot
 // deadlock, and a core slowed by other load simply takes fewer chunks.
+//
+// After a job a helper spins for spinWindow, watching for the next one, before it parks on the
+// channel. Decoding runs a hundred or more short parallel regions per token (a few hundred µs
+// each, with µs of serial work between them); waking a parked goroutine costs tens of µs of
+// futex and scheduler latency per region, which left a fifth of the second core idle.
 type workerPool struct {
-	work chan func()
+	work     chan func()
+	job      atomic.Pointer[func()] // the newest job, for spinning helpers
+	gen      atomic.Uint64          // bumped when job changes
+	spinning atomic.Int32           // helpers currently spinning
 }
+
+// spinWindow bounds how long an idle helper keeps its core busy waiting for the next job.
+const spinWindow = 200 * time.Microsecond
 
 func newWorkerPool(helpers int) *workerPool {
 	p := &workerPool{work: make(chan func(), 4*helpers)}
 	for i := 0; i < helpers; i++ {
-		go func(work <-chan func()) {
-			for f := range work {
-				f()
-			}
-		}(p.work)
+		go p.helper()
 	}
 	return p
+}
+
+func (p *workerPool) helper() {
+	for f := range p.work {
+		f()
+		p.spin()
+	}
+}
+
+// spin runs jobs published while it watches, until spinWindow passes with none.
+func (p *workerPool) spin() {
+	seen := p.gen.Load()
+	p.spinning.Add(1)
+	deadline := time.Now().Add(spinWindow)
+	for i := 1; ; i++ {
+		if g := p.gen.Load(); g != seen {
+			seen = g
+			if f := p.job.Load(); f != nil {
+				p.spinning.Add(-1)
+				(*f)()
+				p.spinning.Add(1)
+			}
+			deadline = time.Now().Add(spinWindow)
+			continue
+		}
+		if i%256 == 0 && time.Now().After(deadline) {
+			break
+		}
+	}
+	p.spinning.Add(-1)
+	// Drop the reference so a finished call's closure can be collected.
+	p.job.CompareAndSwap(p.job.Load(), nil)
+}
+
+// submit offers body to want helpers: spinning ones see it at once, the others are woken
+// through the channel. Either way a helper may run body after the call has finished; body
+// then finds no chunk left and returns.
+func (p *workerPool) submit(body func(), want int) {
+	p.job.Store(&body)
+	p.gen.Add(1)
+	for w := int(p.spinning.Load()); w < want; w++ {
+		select {
+		case p.work <- body:
+		default: // invitations already queued: the helpers are busy
+		}
+	}
 }
 
 func (p *workerPool) close() { close(p.work) }
@@ -42,7 +96,7 @@ func (e *Engine) parallelFor(n int, fn func(i int)) {
 		return
 	}
 	pool := e.getPool()
-	var next atomic.Int64
+	var next, done atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(n)
 	body := func() {
@@ -52,23 +106,30 @@ func (e *Engine) parallelFor(n int, fn func(i int)) {
 				return
 			}
 			fn(i)
+			done.Add(1)
 			wg.Done()
 		}
 	}
-	for w := 1; w < workers; w++ {
-		select {
-		case pool.work <- body:
-		default: // invitations already queued: the helpers are busy
+	pool.submit(body, workers-1)
+	body()
+	// The helper's last chunk usually ends within microseconds of ours; parking in wg.Wait and
+	// being woken again would cost more than that, so watch the counter for a while first.
+	if done.Load() < int64(n) {
+		deadline := time.Now().Add(spinWindow)
+		for i := 1; done.Load() < int64(n); i++ {
+			if i%256 == 0 && time.Now().After(deadline) {
+				break
+			}
 		}
 	}
-	body()
 	wg.Wait()
 }
+
 func (e *Engine) getPool() *workerPool {
 	e.poolOnce.Do(func() {
 		e.pool = newWorkerPool(e.Threads() - 1)
-		// The helpers reference only the channel, so an unreachable Engine can be collected and
-		// its helpers released.
+		// The helpers reference only the pool, not the Engine, so an unreachable Engine can be
+		// collected and its helpers released.
 		runtime.AddCleanup(e, func(p *workerPool) { p.close() }, e.pool)
 	})
 	return e.pool
