@@ -397,6 +397,7 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 		if two {
 			b1 = bp[(s+1)*bstride : (s+1)*bstride+kc*gemmNR]
 		}
+		next := g.nextTile(jr, nc, pc, kc, bp, bstride)
 		for ir := 0; ir < mc; ir += mrT {
 			mr := min(mrT, mc-ir)
 			a := g.ap[((ic+ir)/mrT)*g.k*mrT+pc*mrT:]
@@ -406,6 +407,12 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 			if mr == mrT && (nr == nrT || nr == gemmNR) {
 				c := g.c[c0 : c0+(mrT-1)*g.ldc+nr]
 				if two {
+					// The first four panels each prefetch a quarter of the next tile's B.
+					if q := ir / mrT; q < 4 && next[q/2] != nil {
+						pf := unsafe.Pointer(&next[q/2][(q%2)*kc*gemmNR/2])
+						sgemmKernel12x32pf(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc, pf)
+						continue
+					}
 					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
 				} else {
 					sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
@@ -421,6 +428,31 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 			addTile(g.c[c0:], g.ldc, tmp[:], nrT, mr, nr)
 		}
 	}
+}
+
+// nextTile returns the two B strips (kc steps each) the macro-kernel reads after the tile at
+// jr, for prefetching: the next tile of this block, or for a prepacked F32 weight the first
+// tile of the next k block. nil where there is none (or it is not worth fetching early).
+func (g *gemmCall) nextTile(jr, nc, pc, kc int, bp []float32, bstride int) (next [2][]float32) {
+	s := jr/gemmNR + 2
+	off := 0
+	if jr+2*gemmNR >= nc {
+		if g.lin == nil || g.lin.kind != kindF32 || pc+kc >= g.k {
+			return next
+		}
+		s, off = 0, kc*gemmNR
+		kc = min(kc, g.k-pc-kc)
+	}
+	strips := ceilDiv(nc, gemmNR)
+	for i := range next {
+		if s+i < strips && s*bstride+off+kc*gemmNR <= len(bp) {
+			lo := (s+i)*bstride + off
+			if lo+kc*gemmNR <= len(bp) {
+				next[i] = bp[lo : lo+kc*gemmNR]
+			}
+		}
+	}
+	return next
 }
 
 // microKernel accumulates C[MR][NR] (row stride ldc) += A panel · B panel over kc steps.

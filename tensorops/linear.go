@@ -3,6 +3,7 @@ package tensorops
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"unsafe"
 )
 
@@ -67,7 +68,7 @@ func packStrips[T any](dst, w []T, out, in int) {
 func NewLinear(w []float32, out, in int, bias []float32) *Linear {
 	checkLinearArgs("NewLinear", len(w), out, in, bias)
 	l := newLinear(kindF32, out, in, bias)
-	l.f32 = make([]float32, l.strips*in*gemmNR)
+	l.f32 = newBacking[float32](l, l.strips*in*gemmNR)
 	packStrips(l.f32, w, out, in)
 	return l
 }
@@ -77,7 +78,7 @@ func NewLinear(w []float32, out, in int, bias []float32) *Linear {
 func NewLinearBF16(w []uint16, out, in int, bias []float32) *Linear {
 	checkLinearArgs("NewLinearBF16", len(w), out, in, bias)
 	l := newLinear(kindBF16, out, in, bias)
-	l.bf16 = make([]uint16, l.strips*in*gemmNR)
+	l.bf16 = newBacking[uint16](l, l.strips*in*gemmNR)
 	packStrips(l.bf16, w, out, in)
 	return l
 }
@@ -127,7 +128,7 @@ func NewLinearInt8(w []float32, out, in int, bias []float32) *Linear {
 			qr[i] = int8(r)
 		}
 	}
-	l.i8 = make([]int8, l.strips*in*gemmNR)
+	l.i8 = newBacking[int8](l, l.strips*in*gemmNR)
 	packStrips(l.i8, q, out, in)
 	return l
 }
@@ -195,6 +196,8 @@ func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 		g := &gemmCall{m: rows, n: l.Out, k: l.In, c: y, ldc: l.Out, lin: l, bias: l.bias}
 		e.run(g, false, 1, x, l.In)
 	}
+	// The packed weight may live outside the Go heap and be unmapped once l is unreachable.
+	runtime.KeepAlive(l)
 }
 
 // gemv computes y = W·x + bias over strips, in parallel over groups of strips.
