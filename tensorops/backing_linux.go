@@ -9,7 +9,7 @@ import (
 )
 
 // hugeMin is the smallest packed weight mapped on transparent huge pages.
-const hugeMin = 4 << 20
+const hugeMin = 2 << 20
 
 const hugePage = 2 << 20
 

@@ -315,12 +315,22 @@ func (g *gemmCall) chunk(idx int) {
 	jc := (idx / g.nmb) * g.nc
 	mc := min(g.mc, g.m-ic)
 	nc := min(g.nc, g.n-jc)
-	for i := ic; i < ic+mc; i++ {
-		row := g.c[i*g.ldc+jc : i*g.ldc+jc+nc]
+	// The AVX-512 path stores the first k block's result with the bias (or zero) added, so C
+	// is neither initialised in a separate pass nor read back; other paths initialise C here.
+	var first []float32
+	if g.kern == kernAVX512 && (g.bias != nil || g.beta == 0) && nc <= len(zeroCols) {
+		first = zeroCols[:nc]
 		if g.bias != nil {
-			copy(row, g.bias[jc:jc+nc])
-		} else {
-			scaleRow(row, g.beta)
+			first = g.bias[jc : jc+nc]
+		}
+	} else {
+		for i := ic; i < ic+mc; i++ {
+			row := g.c[i*g.ldc+jc : i*g.ldc+jc+nc]
+			if g.bias != nil {
+				copy(row, g.bias[jc:jc+nc])
+			} else {
+				scaleRow(row, g.beta)
+			}
 		}
 	}
 	var bbuf *[]float32
@@ -343,17 +353,21 @@ func (g *gemmCall) chunk(idx int) {
 			bp, bstride = *bbuf, kc*gemmNR
 			g.lin.convertBlock(g.asm, bp, pc, kc, jc, nc)
 		}
+		if g.kern == kernAVX512 {
+			g.macro512(ic, mc, jc, nc, pc, kc, bp, bstride, first)
+			first = nil
+			continue
+		}
 		g.macro(ic, mc, jc, nc, pc, kc, bp, bstride)
 	}
 }
 
+// zeroCols is the "bias" of a product without one when the first k block stores C.
+var zeroCols [2 * gemmNC]float32
+
 // macro runs the micro-kernel over an mc×nc block for one kc slice. Edge tiles are computed
 // into a scratch tile and added to C, so the kernels only ever see full tiles.
 func (g *gemmCall) macro(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int) {
-	if g.kern == kernAVX512 {
-		g.macro512(ic, mc, jc, nc, pc, kc, bp, bstride)
-		return
-	}
 	var tmp [gemmMR * gemmNR]float32
 	for jr := 0; jr < nc; jr += gemmNR {
 		nr := min(gemmNR, nc-jr)
@@ -375,6 +389,17 @@ func (g *gemmCall) macro(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int) 
 	}
 }
 
+// storeTile sets C = tmp + bias (per column) over an mr×nr edge tile.
+func storeTile(c []float32, ldc int, tmp []float32, ldt, mr, nr int, bias []float32) {
+	bias = bias[:nr]
+	for i := 0; i < mr; i++ {
+		crow := c[i*ldc : i*ldc+nr]
+		for j := range crow {
+			crow[j] = tmp[i*ldt+j] + bias[j]
+		}
+	}
+}
+
 func addTile(c []float32, ldc int, tmp []float32, ldt, mr, nr int) {
 	for i := 0; i < mr; i++ {
 		crow := c[i*ldc : i*ldc+nr]
@@ -384,8 +409,10 @@ func addTile(c []float32, ldc int, tmp []float32, ldt, mr, nr int) {
 	}
 }
 
-// macro512 is macro for the AVX-512 kernels: 12-row A panels, two B strips per tile.
-func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int) {
+// macro512 is macro for the AVX-512 kernels: 12-row A panels, two B strips per tile. With
+// first non-nil (the block's column bias, or zeros) C is stored as the product plus first
+// instead of accumulated.
+func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride int, first []float32) {
 	const mrT, nrT = gemmMR512, 2 * gemmNR
 	var tmp [mrT * nrT]float32
 	for jr := 0; jr < nc; jr += nrT {
@@ -404,19 +431,24 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 			a = a[:kc*mrT]
 			c0 := (ic+ir)*g.ldc + jc + jr
 			pa, pb0, pb1 := unsafe.SliceData(a), unsafe.SliceData(b0), unsafe.SliceData(b1)
-			if mr == mrT && (nr == nrT || nr == gemmNR) {
+			if mr == mrT && nr == nrT {
 				c := g.c[c0 : c0+(mrT-1)*g.ldc+nr]
-				if two {
-					// The first four panels each prefetch a quarter of the next tile's B.
-					if q := ir / mrT; q < 4 && next[q/2] != nil {
-						pf := unsafe.Pointer(&next[q/2][(q%2)*kc*gemmNR/2])
-						sgemmKernel12x32pf(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc, pf)
-						continue
-					}
-					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
-				} else {
-					sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
+				// The first four panels each prefetch a quarter of the next tile's B; the
+				// others re-touch their own B, which is cached.
+				pf := unsafe.Pointer(pb0)
+				if q := ir / mrT; q < 4 && next[q/2] != nil {
+					pf = unsafe.Pointer(&next[q/2][(q%2)*kc*gemmNR/2])
 				}
+				var bias *float32
+				if first != nil {
+					bias = &first[jr]
+				}
+				sgemmKernel12x32pf(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc, pf, bias)
+				continue
+			}
+			if mr == mrT && first == nil && nr == gemmNR {
+				c := g.c[c0 : c0+(mrT-1)*g.ldc+nr]
+				sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc)
 				continue
 			}
 			clear(tmp[:])
@@ -424,6 +456,10 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT)
 			} else {
 				sgemmKernel12x16(kc, pa, pb0, pb1, &tmp[0], nrT)
+			}
+			if first != nil {
+				storeTile(g.c[c0:], g.ldc, tmp[:], nrT, mr, nr, first[jr:jr+nr])
+				continue
 			}
 			addTile(g.c[c0:], g.ldc, tmp[:], nrT, mr, nr)
 		}

@@ -8,8 +8,12 @@
 // longer waits on DRAM for B: with M = 128 a tile is reused by only 11 panels, and the first
 // pass's misses were a sizeable part of the GEMM's time.
 //
-// func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer)
-TEXT ·sgemmKernel12x32pf(SB), NOSPLIT, $0-56
+// With bias non-nil it stores C = A·B + bias[0..31] (each row) instead of adding into C: the
+// first k block of a product then writes C without the separate pass that initialised C
+// (a bias copy or a clear) and without reading C back from memory.
+//
+// func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32)
+TEXT ·sgemmKernel12x32pf(SB), NOSPLIT, $0-64
 	MOVQ kc+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b0+16(FP), DI
@@ -18,6 +22,7 @@ TEXT ·sgemmKernel12x32pf(SB), NOSPLIT, $0-56
 	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	MOVQ pf+48(FP), R12
+	MOVQ bias+56(FP), R13
 	VPXORD Z4, Z4, Z4
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
@@ -207,6 +212,72 @@ sgemmKernel12x32pf_tail:
 	VFMADD231PS Z0, Z31, Z26
 	VFMADD231PS Z1, Z31, Z27
 sgemmKernel12x32pf_store:
+	TESTQ R13, R13
+	JZ sgemmKernel12x32pf_accum
+	VMOVUPS 0(R13), Z0
+	VMOVUPS 64(R13), Z1
+	VADDPS Z0, Z4, Z4
+	VMOVUPS Z4, 0(DX)
+	VADDPS Z1, Z5, Z5
+	VMOVUPS Z5, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z6, Z6
+	VMOVUPS Z6, 0(DX)
+	VADDPS Z1, Z7, Z7
+	VMOVUPS Z7, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z8, Z8
+	VMOVUPS Z8, 0(DX)
+	VADDPS Z1, Z9, Z9
+	VMOVUPS Z9, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z10, Z10
+	VMOVUPS Z10, 0(DX)
+	VADDPS Z1, Z11, Z11
+	VMOVUPS Z11, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z12, Z12
+	VMOVUPS Z12, 0(DX)
+	VADDPS Z1, Z13, Z13
+	VMOVUPS Z13, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z14, Z14
+	VMOVUPS Z14, 0(DX)
+	VADDPS Z1, Z15, Z15
+	VMOVUPS Z15, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z16, Z16
+	VMOVUPS Z16, 0(DX)
+	VADDPS Z1, Z17, Z17
+	VMOVUPS Z17, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z18, Z18
+	VMOVUPS Z18, 0(DX)
+	VADDPS Z1, Z19, Z19
+	VMOVUPS Z19, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z20, Z20
+	VMOVUPS Z20, 0(DX)
+	VADDPS Z1, Z21, Z21
+	VMOVUPS Z21, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z22, Z22
+	VMOVUPS Z22, 0(DX)
+	VADDPS Z1, Z23, Z23
+	VMOVUPS Z23, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z24, Z24
+	VMOVUPS Z24, 0(DX)
+	VADDPS Z1, Z25, Z25
+	VMOVUPS Z25, 64(DX)
+	ADDQ R8, DX
+	VADDPS Z0, Z26, Z26
+	VMOVUPS Z26, 0(DX)
+	VADDPS Z1, Z27, Z27
+	VMOVUPS Z27, 64(DX)
+	VZEROUPPER
+	RET
+sgemmKernel12x32pf_accum:
 	VADDPS 0(DX), Z4, Z4
 	VMOVUPS Z4, 0(DX)
 	VADDPS 64(DX), Z5, Z5

@@ -128,6 +128,7 @@ func TestLinearForward(t *testing.T) {
 		{1, 1, 1}, {1, 7, 37}, {1, 129, 7}, {1, 37, 300}, {1, 2816, 64}, {1, 300, 1024},
 		{1, 1000, 301}, {1, 3000, 67}, {1, 4100, 130}, // the four-stream GEMV, with remainders and odd k
 		{2, 17, 37}, {7, 129, 37}, {37, 16, 129}, {129, 33, 300}, {250, 1030, 40},
+		{36, 1000, 600}, {24, 56, 513}, {130, 1040, 257}, // several k blocks: stored first block, then accumulated
 	}
 	// Every row count around the multi-row GEMV (rows 2..16) and its 8-row groups, on a small
 	// odd shape (partial last strip, odd k) and on one large enough to be split over threads.

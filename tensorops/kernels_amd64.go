@@ -71,4 +71,4 @@ func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float3
 func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int)
 
 //go:noescape
-func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer)
+func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32)

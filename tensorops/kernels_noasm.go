@@ -47,6 +47,6 @@ func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float3
 func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int) {
 	panic("tensorops: no asm")
 }
-func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer) {
+func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32) {
 	panic("tensorops: no asm")
 }
