@@ -273,7 +273,7 @@ func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, 
 			if rr == mrT && (nr == nrT || nr == gemmNR) {
 				cc := c[c0 : c0+(mrT-1)*ldc+nr]
 				if two {
-					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc)
+					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc, unsafe.Pointer(pb0), nil)
 				} else {
 					sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc)
 				}
@@ -281,7 +281,7 @@ func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, 
 			}
 			clear(tmp[:])
 			if two {
-				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT)
+				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT, unsafe.Pointer(pb0), nil)
 			} else {
 				sgemmKernel12x16(kc, pa, pb0, pb1, &tmp[0], nrT)
 			}

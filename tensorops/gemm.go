@@ -449,7 +449,7 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 				if first != nil {
 					bias = &first[jr]
 				}
-				sgemmKernel12x32pf(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc, pf, bias)
+				sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(c), g.ldc, pf, bias)
 				continue
 			}
 			if mr == mrT && first == nil && nr == gemmNR {
@@ -459,7 +459,7 @@ func (g *gemmCall) macro512(ic, mc, jc, nc, pc, kc int, bp []float32, bstride in
 			}
 			clear(tmp[:])
 			if two {
-				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT)
+				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT, unsafe.Pointer(pb0), nil)
 			} else {
 				sgemmKernel12x16(kc, pa, pb0, pb1, &tmp[0], nrT)
 			}
@@ -487,11 +487,8 @@ func (g *gemmCall) nextTile(jr, nc, pc, kc int, bp []float32, bstride int) (next
 	}
 	strips := ceilDiv(nc, gemmNR)
 	for i := range next {
-		if s+i < strips && s*bstride+off+kc*gemmNR <= len(bp) {
-			lo := (s+i)*bstride + off
-			if lo+kc*gemmNR <= len(bp) {
-				next[i] = bp[lo : lo+kc*gemmNR]
-			}
+		if lo := (s+i)*bstride + off; s+i < strips && lo+kc*gemmNR <= len(bp) {
+			next[i] = bp[lo : lo+kc*gemmNR]
 		}
 	}
 	return next

@@ -8,7 +8,7 @@ import "unsafe"
 func sgemmKernel6x16(kc int, a, b, c *float32, ldc int)
 
 //go:noescape
-func sgemmKernel12x32(kc int, a, b0, b1, c *float32, ldc int)
+func sgemmKernel12x32(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32)
 
 //go:noescape
 func sgemmKernel12x16(kc int, a, b0, b1, c *float32, ldc int)
@@ -69,6 +69,3 @@ func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float3
 
 //go:noescape
 func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int)
-
-//go:noescape
-func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32)

@@ -7,8 +7,10 @@ import "unsafe"
 // Without assembly (the noasm tag or another architecture) useAsm stays false and these are
 // never called; they exist so the dispatch code compiles unchanged.
 
-func sgemmKernel6x16(kc int, a, b, c *float32, ldc int)       { panic("tensorops: no asm") }
-func sgemmKernel12x32(kc int, a, b0, b1, c *float32, ldc int) { panic("tensorops: no asm") }
+func sgemmKernel6x16(kc int, a, b, c *float32, ldc int) { panic("tensorops: no asm") }
+func sgemmKernel12x32(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32) {
+	panic("tensorops: no asm")
+}
 func sgemmKernel12x16(kc int, a, b0, b1, c *float32, ldc int) { panic("tensorops: no asm") }
 func gemvF32Strips(k int, x *float32, w unsafe.Pointer, y *float32, nstrips int) {
 	panic("tensorops: no asm")
@@ -45,8 +47,5 @@ func gemvBF16Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float3
 	panic("tensorops: no asm")
 }
 func gemvInt8Strips4(k int, x *float32, w unsafe.Pointer, wstride int, y *float32, ystride int, n int) {
-	panic("tensorops: no asm")
-}
-func sgemmKernel12x32pf(kc int, a, b0, b1, c *float32, ldc int, pf unsafe.Pointer, bias *float32) {
 	panic("tensorops: no asm")
 }

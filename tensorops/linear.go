@@ -258,7 +258,7 @@ func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 		// Four streams over the four quarters of the run, the remainder one stream.
 		q := n / 4
 		esz := l.elemSize()
-		w := l.raw(off)
+		w := l.raw(off, size)
 		xs, ys := unsafe.SliceData(x), unsafe.SliceData(y)
 		switch l.kind {
 		case kindF32:
@@ -274,21 +274,16 @@ func (l *Linear) gemvStrips(asm, wide bool, x, y []float32, s0, n int) {
 		return
 	}
 	if asm {
-		var w unsafe.Pointer
-		switch l.kind {
-		case kindF32:
-			w = unsafe.Pointer(unsafe.SliceData(l.f32[off : off+size]))
-			gemvF32Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
-		case kindBF16:
-			w = unsafe.Pointer(unsafe.SliceData(l.bf16[off : off+size]))
-			gemvBF16Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
-		case kindInt8:
-			w = unsafe.Pointer(unsafe.SliceData(l.i8[off : off+size]))
-			if wide {
-				gemvInt8Strips512(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
-			} else {
-				gemvInt8Strips(k, unsafe.SliceData(x), w, unsafe.SliceData(y), n)
-			}
+		w, xs, ys := l.raw(off, size), unsafe.SliceData(x), unsafe.SliceData(y)
+		switch {
+		case l.kind == kindF32:
+			gemvF32Strips(k, xs, w, ys, n)
+		case l.kind == kindBF16:
+			gemvBF16Strips(k, xs, w, ys, n)
+		case wide:
+			gemvInt8Strips512(k, xs, w, ys, n)
+		default:
+			gemvInt8Strips(k, xs, w, ys, n)
 		}
 		return
 	}
@@ -343,15 +338,16 @@ func (l *Linear) elemSize() int {
 	return 4
 }
 
-// raw points at element off of the packed weight (bounds checked by the caller's slicing).
-func (l *Linear) raw(off int) unsafe.Pointer {
+// raw points at element off of the packed weight, after checking that n elements from there
+// are in range (the kernels read them through the pointer).
+func (l *Linear) raw(off, n int) unsafe.Pointer {
 	switch l.kind {
 	case kindBF16:
-		return unsafe.Pointer(&l.bf16[off])
+		return unsafe.Pointer(unsafe.SliceData(l.bf16[off : off+n]))
 	case kindInt8:
-		return unsafe.Pointer(&l.i8[off])
+		return unsafe.Pointer(unsafe.SliceData(l.i8[off : off+n]))
 	}
-	return unsafe.Pointer(&l.f32[off])
+	return unsafe.Pointer(unsafe.SliceData(l.f32[off : off+n]))
 }
 
 // smallRowsMax is the largest row count sent to the multi-row GEMV (batched decoding). Up to

@@ -41,44 +41,43 @@ func newWorkerPool(helpers int) *workerPool {
 func (p *workerPool) helper() {
 	for f := range p.work {
 		f()
-		p.spin()
-	}
-}
-
-// spin runs jobs published while it watches, until spinWindow passes with none.
-func (p *workerPool) spin() {
-	seen := p.gen.Load()
-	p.spinning.Add(1)
-	deadline := time.Now().Add(spinWindow)
-	for i := 1; ; i++ {
-		if g := p.gen.Load(); g != seen {
-			seen = g
-			if f := p.job.Load(); f != nil {
+		// Run jobs published while spinning, until spinWindow passes with none.
+		seen := p.gen.Load()
+		p.spinning.Add(1)
+		for spinFor(func() bool { return p.gen.Load() != seen }) {
+			seen = p.gen.Load()
+			if job := p.job.Load(); job != nil {
 				p.spinning.Add(-1)
-				(*f)()
+				(*job)()
 				p.spinning.Add(1)
 			}
-			deadline = time.Now().Add(spinWindow)
-			continue
 		}
-		if i%256 == 0 && time.Now().After(deadline) {
-			break
-		}
+		p.spinning.Add(-1)
 	}
-	p.spinning.Add(-1)
-	// Drop the reference so a finished call's closure can be collected.
-	p.job.CompareAndSwap(p.job.Load(), nil)
 }
 
-// submit offers body to want helpers: spinning ones see it at once, the others are woken
-// through the channel. Either way a helper may run body after the call has finished; body
+// spinFor polls ready until it reports true (spinFor returns true) or spinWindow passes (false).
+func spinFor(ready func() bool) bool {
+	deadline := time.Now().Add(spinWindow)
+	for i := 1; ; i++ {
+		if ready() {
+			return true
+		}
+		if i%256 == 0 && time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
+// submit offers job to want helpers: spinning ones see it at once, the others are woken
+// through the channel. Either way a helper may run job after the call has finished; job
 // then finds no chunk left and returns.
-func (p *workerPool) submit(body func(), want int) {
-	p.job.Store(&body)
+func (p *workerPool) submit(job *func(), want int) {
+	p.job.Store(job)
 	p.gen.Add(1)
 	for w := int(p.spinning.Load()); w < want; w++ {
 		select {
-		case p.work <- body:
+		case p.work <- *job:
 		default: // invitations already queued: the helpers are busy
 		}
 	}
@@ -110,19 +109,15 @@ func (e *Engine) parallelFor(n int, fn func(i int)) {
 			wg.Done()
 		}
 	}
-	pool.submit(body, workers-1)
+	pool.submit(&body, workers-1)
 	body()
 	// The helper's last chunk usually ends within microseconds of ours; parking in wg.Wait and
 	// being woken again would cost more than that, so watch the counter for a while first.
-	if done.Load() < int64(n) {
-		deadline := time.Now().Add(spinWindow)
-		for i := 1; done.Load() < int64(n); i++ {
-			if i%256 == 0 && time.Now().After(deadline) {
-				break
-			}
-		}
-	}
+	spinFor(func() bool { return done.Load() >= int64(n) })
 	wg.Wait()
+	// Drop the finished job so its closure (and what it references) can be collected, unless
+	// another call has published a newer one.
+	pool.job.CompareAndSwap(&body, nil)
 }
 
 func (e *Engine) getPool() *workerPool {
