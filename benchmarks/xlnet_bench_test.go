@@ -13,7 +13,7 @@ import (
 // torch_anchor.py's "xlnet" model.
 func xlnetBase() *weights.Config {
 	return &weights.Config{ModelType: "xlnet", Architectures: []string{"XLNetForTokenClassification"},
-		ID2Label: labelMap(13),
+		ID2Label: LabelMap(13),
 		XLNet: &weights.XLNetConfig{VocabSize: 32000, DModel: 768, NLayer: 12, NHead: 12, DHead: 64, DInner: 3072,
 			FFActivation: "gelu", LayerNormEps: 1e-12, AttnType: "bi", ClampLen: -1, UntieR: true, PadTokenID: 5,
 			SummaryType: "last", SummaryUseProj: true, SummaryActivation: "tanh"}}

@@ -128,11 +128,11 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 		name := fmt.Sprintf("layer.%d", i)
 		qkv := b.Linear(name+".qkv", h, l.qkv, nn.ActNone)
 		ctx := b.Attention(name+".attention", qkv, mask, nil, spec)
-		a := b.AddLayerNorm(name+".attention.output", b.Linear(name+".attention.output", ctx, l.attnOut, nn.ActNone),
-			h, l.AttentionOutput.LNWeight, l.AttentionOutput.LNBias, m.eps)
+		a := b.LayerNorm(name+".attention.output", b.LinearAdd(name+".attention.output", ctx, l.attnOut, h),
+			l.AttentionOutput.LNWeight, l.AttentionOutput.LNBias, m.eps)
 		f := b.Linear(name+".intermediate", a, l.inter, m.act)
-		h = b.AddLayerNorm(name+".output", b.Linear(name+".output", f, l.out, nn.ActNone),
-			a, l.Output.LNWeight, l.Output.LNBias, m.eps)
+		h = b.LayerNorm(name+".output", b.LinearAdd(name+".output", f, l.out, a),
+			l.Output.LNWeight, l.Output.LNBias, m.eps)
 		if keep {
 			b.Output(hiddenName(i+1), h)
 		}

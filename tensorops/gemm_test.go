@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"gorgonia.org/gorgonia"
@@ -129,6 +130,7 @@ func TestLinearForward(t *testing.T) {
 		{1, 1000, 301}, {1, 3000, 67}, {1, 4100, 130}, // the four-stream GEMV, with remainders and odd k
 		{2, 17, 37}, {7, 129, 37}, {37, 16, 129}, {129, 33, 300}, {250, 1030, 40},
 		{36, 1000, 600}, {24, 56, 513}, {130, 1040, 257}, // several k blocks: stored first block, then accumulated
+		{40, 100, 1700}, {250, 70, 1537}, // the same for F32 Linear's deeper k blocks, with several row blocks
 	}
 	// Every row count around the multi-row GEMV (rows 2..16) and its 8-row groups, on a small
 	// odd shape (partial last strip, odd k) and on one large enough to be split over threads.
@@ -170,6 +172,45 @@ func TestLinearForward(t *testing.T) {
 			clear(y)
 			e.Forward(lq, y, x, rows)
 			checkForward(t, name+"/int8", y, x, wq, bias, rows, out, in)
+		}
+	}
+}
+
+// ForwardEach must hand every element of y to then exactly once, after its final value is
+// stored: then(seg) = 2·seg + row + col/1000 over every path (GEMV, multi-row GEMV, GEMM with
+// several chunks and k blocks) must equal that map applied to Forward's result.
+func TestLinearForwardEach(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for name, e := range testEngines() {
+		for _, sh := range [][3]int{{1, 300, 40}, {5, 129, 37}, {37, 70, 129}, {250, 1030, 300}, {1024, 768, 96}} {
+			rows, out, in := sh[0], sh[1], sh[2]
+			w, x, bias := randF32(r, out*in), randF32(r, rows*in), randF32(r, out)
+			l := NewLinear(w, out, in, bias)
+			want := make([]float32, rows*out)
+			e.Forward(l, want, x, rows)
+			for i := range want {
+				want[i] = 2*want[i] + float32(i/out) + float32(i%out)/1000
+			}
+			got := make([]float32, rows*out)
+			seen := make([]atomic.Int32, rows*out)
+			e.ForwardEach(l, got, x, rows, func(seg []float32, row, col int) {
+				if &seg[0] != &got[row*out+col] {
+					t.Errorf("%s %v: segment (%d, %d) is not y[row*Out+col:]", name, sh, row, col)
+					return
+				}
+				for j := range seg {
+					seen[row*out+col+j].Add(1)
+					seg[j] = 2*seg[j] + float32(row) + float32(col+j)/1000
+				}
+			})
+			for i := range got {
+				if n := seen[i].Load(); n != 1 {
+					t.Fatalf("%s %v: y[%d] handed over %d times", name, sh, i, n)
+				}
+				if got[i] != want[i] {
+					t.Fatalf("%s %v: y[%d] = %v, want %v", name, sh, i, got[i], want[i])
+				}
+			}
 		}
 	}
 }

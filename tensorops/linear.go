@@ -183,6 +183,16 @@ func (l *Linear) convertBlock(asm bool, dst []float32, pc, kc, jc, nc int) {
 // y must not overlap x. Concurrent calls may share l and e.
 // Short slices panic with a message naming them (a caller bug, as in Sgemm).
 func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
+	e.ForwardEach(l, y, x, rows, nil)
+}
+
+// ForwardEach is Forward followed by then(seg, row, col) on segments that cover y[:rows*Out]
+// exactly once: seg is y[row*Out+col:][:len(seg)], handed over as soon as its final values
+// are stored. An elementwise step after the product (an activation, a residual add) then
+// runs on data the GEMM has just written, still in L2, instead of in a second pass over y
+// from memory. then is called from the engine's threads, concurrently on disjoint segments;
+// nil means none.
+func (e *Engine) ForwardEach(l *Linear, y, x []float32, rows int, then func(seg []float32, row, col int)) {
 	if rows < 0 || len(x) < rows*l.In || len(y) < rows*l.Out {
 		panic(fmt.Sprintf("tensorops: Forward: rows=%d len(x)=%d len(y)=%d for Linear [%d, %d]", rows, len(x), len(y), l.Out, l.In))
 	}
@@ -193,8 +203,15 @@ func (e *Engine) Forward(l *Linear, y, x []float32, rows int) {
 	case rows <= smallRowsMax && e.gemmKernel() != kernAVX2:
 		e.gemvRows(l, y[:rows*l.Out], x[:rows*l.In], rows)
 	default:
-		g := &gemmCall{m: rows, n: l.Out, k: l.In, c: y, ldc: l.Out, lin: l, bias: l.bias}
+		g := &gemmCall{m: rows, n: l.Out, k: l.In, c: y, ldc: l.Out, lin: l, bias: l.bias, then: then}
 		e.run(g, false, 1, x, l.In)
+		then = nil
+	}
+	// The GEMV paths are memory-bound on the weight and their rows are few: whole rows here.
+	if then != nil {
+		for r := 0; r < rows; r++ {
+			then(y[r*l.Out:(r+1)*l.Out], r, 0)
+		}
 	}
 	// The packed weight may live outside the Go heap and be unmapped once l is unreachable.
 	runtime.KeepAlive(l)

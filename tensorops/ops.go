@@ -40,6 +40,8 @@ var (
 		layerNorm: layerNormRow,
 	}
 	kern = goKernels
+	// avx2Kernels is kern without its AVX-512 replacements, so tests reach both.
+	avx2Kernels = goKernels
 )
 
 func opPanic(op, format string, args ...any) {

@@ -23,6 +23,9 @@ func geluAVX2(x *float32, n int)
 func geluTanhAVX2(x *float32, n int)
 
 //go:noescape
+func geluAVX512(x *float32, n int)
+
+//go:noescape
 func siluAVX2(x *float32, n int)
 
 //go:noescape
@@ -61,6 +64,10 @@ func init() {
 		rowMax:     rowMaxAVX2,
 		pack12:     packPanel12Asm,
 		layerNorm:  layerNormRowAVX2,
+	}
+	avx2Kernels = kern
+	if detectAVX512() {
+		kern.gelu = geluAVX512Slice
 	}
 }
 
@@ -144,36 +151,43 @@ func packPanel12Asm(d, s []float32, lds, k int) {
 	}
 }
 
-func geluAVX2Slice(x []float32) {
-	n8 := len(x) &^ 7
-	if n8 > 0 {
-		geluAVX2(unsafe.SliceData(x), n8)
+// The elementwise wrappers run the assembly over the whole slice, the last partial vector
+// through a zero-padded copy: a value's result must not depend on where it sits in the slice,
+// because Linear's epilogues apply activations per block of the output (the same row, split
+// differently, must give the same floats).
+
+// lanes runs f (n > 0, a multiple of width) over x, padding its tail to width lanes.
+func lanes(x []float32, width int, f func(p *float32, n int)) {
+	body := len(x) - len(x)%width
+	if body > 0 {
+		f(unsafe.SliceData(x), body)
 	}
-	geluGo(x[n8:])
+	if body < len(x) {
+		var tail [16]float32
+		t := tail[:width]
+		copy(t, x[body:])
+		f(&t[0], width)
+		copy(x[body:], t)
+	}
 }
 
-func geluTanhAVX2Slice(x []float32) {
-	n8 := len(x) &^ 7
-	if n8 > 0 {
-		geluTanhAVX2(unsafe.SliceData(x), n8)
-	}
-	geluTanhGo(x[n8:])
-}
-
-func siluAVX2Slice(x []float32) {
-	n8 := len(x) &^ 7
-	if n8 > 0 {
-		siluAVX2(unsafe.SliceData(x), n8)
-	}
-	siluGo(x[n8:])
-}
+func geluAVX2Slice(x []float32)     { lanes(x, 8, geluAVX2) }
+func geluAVX512Slice(x []float32)   { lanes(x, 16, geluAVX512) }
+func geluTanhAVX2Slice(x []float32) { lanes(x, 8, geluTanhAVX2) }
+func siluAVX2Slice(x []float32)     { lanes(x, 8, siluAVX2) }
 
 func siluMulAVX2Slice(gate, up []float32) {
 	n8 := len(gate) &^ 7
 	if n8 > 0 {
 		siluMulAVX2(unsafe.SliceData(gate), unsafe.SliceData(up), n8)
 	}
-	siluMulGo(gate[n8:], up[n8:])
+	if n8 < len(gate) {
+		var g, u [8]float32
+		copy(g[:], gate[n8:])
+		copy(u[:], up[n8:len(gate)])
+		siluMulAVX2(&g[0], &u[0], 8)
+		copy(gate[n8:], g[:])
+	}
 }
 
 func attnScoresAVX2Slice(s, q, k []float32, ldk int, scale float32) {

@@ -825,3 +825,88 @@ lnoutloop:
 	JNZ        lnoutloop
 	VZEROUPPER
 	RET
+
+// EXP_Z0 replaces Z0 by exp(Z0) as EXP_Y0 does, sixteen lanes at a time, with the polynomial
+// evaluated by Estrin's scheme (depth 3 instead of Horner's 7: the loops that use it are
+// bound by the latency of their dependency chain, not by throughput). Needs Z29 = 0.5 and
+// Z30 = 1; clobbers Z1-Z7.
+#define EXP_Z0 \
+	VMULPS.BCST       log2e<>(SB), Z0, Z1; \
+	VRNDSCALEPS       $0, Z1, Z1; \
+	VFNMADD231PS.BCST ln2hi<>(SB), Z1, Z0; \
+	VFNMADD231PS.BCST ln2lo<>(SB), Z1, Z0; \
+	VMULPS            Z0, Z0, Z2; \
+	VADDPS            Z30, Z0, Z3; \
+	VBROADCASTSS      c3<>(SB), Z4; \
+	VFMADD213PS       Z29, Z0, Z4; \
+	VBROADCASTSS      c5<>(SB), Z5; \
+	VFMADD213PS.BCST  c4<>(SB), Z0, Z5; \
+	VBROADCASTSS      c7<>(SB), Z6; \
+	VFMADD213PS.BCST  c6<>(SB), Z0, Z6; \
+	VMULPS            Z2, Z2, Z7; \
+	VFMADD231PS       Z4, Z2, Z3; \
+	VFMADD231PS       Z6, Z2, Z5; \
+	VFMADD231PS       Z5, Z7, Z3; \
+	VCVTPS2DQ         Z1, Z1; \
+	VPSLLD            $23, Z1, Z1; \
+	VPADDD            Z1, Z3, Z0
+
+// geluAVX512 is geluAVX2 on sixteen lanes, with Q(t) and the exponential's polynomial by
+// Estrin's scheme. geluAVX2's loop ran at about 5 cycles per element, a fifth of its
+// throughput bound: each vector is one ~85-cycle chain of dependent operations, and the
+// scheduler holds too few of them to overlap. Halving the chain and doubling the lanes is
+// what speeds it up; the results differ from geluAVX2's by float32 rounding only.
+//
+// func geluAVX512(x *float32, n int)
+TEXT ·geluAVX512(SB), NOSPLIT, $0-16
+	MOVQ         x+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VPXORD       Z31, Z31, Z31
+	VBROADCASTSS one<>(SB), Z30
+	VBROADCASTSS half<>(SB), Z29
+
+gelu512loop:
+	VMOVUPS          (DI), Z8
+	VPANDD.BCST      absMask<>(SB), Z8, Z9
+	VMULPS.BCST      rsqrt2<>(SB), Z9, Z9
+	VMOVAPS          Z30, Z10
+	VFMADD231PS.BCST erfP<>(SB), Z9, Z10
+	VRCP14PS         Z10, Z11
+	VMOVAPS          Z30, Z20
+	VFNMADD231PS     Z11, Z10, Z20
+	VFMADD132PS      Z20, Z11, Z11 // t
+	VMULPS           Z11, Z11, Z12 // t²
+	VMULPS           Z12, Z12, Z13 // t⁴
+	VBROADCASTSS     erfQ1<>(SB), Z14
+	VFMADD213PS.BCST erfQ0<>(SB), Z11, Z14
+	VBROADCASTSS     erfQ3<>(SB), Z15
+	VFMADD213PS.BCST erfQ2<>(SB), Z11, Z15
+	VBROADCASTSS     erfQ5<>(SB), Z16
+	VFMADD213PS.BCST erfQ4<>(SB), Z11, Z16
+	VBROADCASTSS     erfQ7<>(SB), Z17
+	VFMADD213PS.BCST erfQ6<>(SB), Z11, Z17
+	VBROADCASTSS     erfQ9<>(SB), Z18
+	VFMADD213PS.BCST erfQ8<>(SB), Z11, Z18
+	VFMADD231PS      Z15, Z12, Z14 // q0..q3
+	VFMADD231PS      Z17, Z12, Z16 // q4..q7
+	VMULPS           Z13, Z13, Z19 // t⁸
+	VFMADD231PS      Z16, Z13, Z14 // q0..q7
+	VFMADD231PS      Z18, Z19, Z14 // Q(t)
+	VMULPS           Z11, Z14, Z12 // t·Q(t)
+	VMULPS           Z8, Z8, Z0
+	VMULPS           Z29, Z0, Z0
+	VPXORD.BCST      signMask<>(SB), Z0, Z0 // −x²/2
+	VMAXPS.BCST      clampLo<>(SB), Z0, Z0
+	EXP_Z0
+	VMULPS           Z12, Z0, Z0
+	VMULPS           Z29, Z0, Z0 // E
+	VSUBPS           Z0, Z30, Z1 // 1 − E
+	VCMPPS           $1, Z31, Z8, K1
+	VMOVAPS          Z0, K1, Z1 // x < 0 ? E : 1 − E
+	VMULPS           Z8, Z1, Z1
+	VMOVUPS          Z1, (DI)
+	ADDQ             $64, DI
+	SUBQ             $16, CX
+	JNZ              gelu512loop
+	VZEROUPPER
+	RET

@@ -1,6 +1,7 @@
 package tensorops
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ func TestOpsGELUKnownValues(t *testing.T) {
 	for _, kn := range []struct {
 		name string
 		k    *opKernels
-	}{{"go", &goKernels}, {"fast", &kern}} {
+	}{{"go", &goKernels}, {"avx2", &avx2Kernels}, {"fast", &kern}} {
 		x := make([]float32, len(cases))
 		for i, c := range cases {
 			x[i] = float32(c.x)
@@ -27,6 +28,29 @@ func TestOpsGELUKnownValues(t *testing.T) {
 			if d := math.Abs(float64(x[i]) - c.want); d > 1.5e-7*math.Max(1, math.Abs(c.want)) {
 				t.Errorf("%s: GELU(%v) = %v, want %v", kn.name, c.x, x[i], c.want)
 			}
+		}
+	}
+}
+
+// Every GELU kernel over a dense sweep of [-12, 12] (both tails, where erfc underflows toward
+// the clamp) and odd lengths that exercise the 16-, 8- and 1-lane tails, against float64.
+func TestOpsGELUSweep(t *testing.T) {
+	const n = 24*4096 + 13
+	want := make([]float64, n)
+	src := make([]float32, n)
+	for i := range src {
+		src[i] = float32(-12 + 24*float64(i)/n)
+		v := float64(src[i])
+		want[i] = 0.5 * v * math.Erfc(-v/math.Sqrt2)
+	}
+	for _, kn := range []struct {
+		name string
+		k    *opKernels
+	}{{"go", &goKernels}, {"avx2", &avx2Kernels}, {"fast", &kern}} {
+		for _, m := range []int{n, 16 + 8 + 3, 5} {
+			x := append([]float32(nil), src[:m]...)
+			kn.k.gelu(x)
+			checkClose(t, fmt.Sprintf("%s n=%d", kn.name, m), x, want[:m], tolElem)
 		}
 	}
 }

@@ -174,11 +174,11 @@ func (m *Model) build(b *nn.Builder, k nn.Key) error {
 		name := fmt.Sprintf("layer.%d", i)
 		qkv := b.Linear(name+".qkv", h, l.qkv, nn.ActNone)
 		ctx := b.Apply(m.relAttnOp(name+".rel_attn", l, scratch, B, T, k.Variant&variantNoSeg == 0), qkv, types, pad)
-		a := b.AddLayerNorm(name+".rel_attn.layer_norm", b.Linear(name+".rel_attn.o", ctx, l.o, nn.ActNone),
-			h, l.Attn.LNWeight, l.Attn.LNBias, m.eps)
+		a := b.LayerNorm(name+".rel_attn.layer_norm", b.LinearAdd(name+".rel_attn.o", ctx, l.o, h),
+			l.Attn.LNWeight, l.Attn.LNBias, m.eps)
 		f := b.Linear(name+".ff.layer_1", a, l.ff1, m.act)
-		h = b.AddLayerNorm(name+".ff.layer_norm", b.Linear(name+".ff.layer_2", f, l.ff2, nn.ActNone),
-			a, l.FF.LNWeight, l.FF.LNBias, m.eps)
+		h = b.LayerNorm(name+".ff.layer_norm", b.LinearAdd(name+".ff.layer_2", f, l.ff2, a),
+			l.FF.LNWeight, l.FF.LNBias, m.eps)
 		if keep {
 			b.Output(hiddenName(i+1), h)
 		}

@@ -107,8 +107,9 @@ func TestGraphCacheConcurrent(t *testing.T) {
 	ch := newChain(3)
 	c := NewGraphCache(nil, ch.build)
 	var wg sync.WaitGroup
-	errs := make(chan string, 32)
-	for w := 0; w < 8; w++ {
+	const workers = 8
+	errs := make(chan string, workers)
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -131,8 +132,9 @@ func TestGraphCacheConcurrent(t *testing.T) {
 				got := g.Output("y")
 				for i := range want {
 					if got[i] != want[i] {
+						// One report per goroutine: more would fill errs and block.
 						errs <- "result differs from the direct computation"
-						break
+						return
 					}
 				}
 				c.Put(g)
@@ -186,12 +188,59 @@ func TestBuildErrors(t *testing.T) {
 			b.Input("x", tensor.Float32, 4, 3)
 			return nil
 		},
+		"residual": func(b *Builder, k Key) error {
+			x := b.Input("x", tensor.Float32, 4, 3)
+			b.Output("y", b.LinearAdd("proj", x, l, x))
+			return nil
+		},
 	}
-	want := map[string]string{"columns": "proj: input has 5 columns, Linear wants 3", "gamma": "gamma[2]", "duplicate input": "declared twice"}
+	want := map[string]string{"columns": "proj: input has 5 columns, Linear wants 3", "gamma": "gamma[2]", "duplicate input": "declared twice",
+		"residual": "proj: residual shape (4, 3), want [4 2]"}
 	for name, build := range cases {
 		_, err := NewGraphCache(nil, build).Get(Key{Batch: 1, Length: 1})
 		if err == nil || !strings.Contains(err.Error(), want[name]) {
 			t.Errorf("%s: %v, want an error containing %q", name, err, want[name])
+		}
+	}
+}
+
+// Linear with an activation and LinearAdd apply their elementwise step per finished GEMM block;
+// at a shape the GEMM splits over threads, chunks and k blocks they must give exactly what
+// Forward followed by the separate pass gives.
+func TestLinearEpiloguesMatchSeparatePasses(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const rows, in, out = 300, 520, 700
+	l := tensorops.NewLinear(randSlice(r, out*in), out, in, randSlice(r, out))
+	e := tensorops.NewEngine(2)
+	c := NewGraphCache(e, func(b *Builder, k Key) error {
+		x := b.Input("x", tensor.Float32, rows, in)
+		res := b.Input("res", tensor.Float32, rows, out)
+		b.Output("gelu", b.Linear("act", x, l, ActGELU))
+		b.Output("sum", b.LinearAdd("add", x, l, res))
+		return nil
+	})
+	g, err := c.Get(Key{Batch: 1, Length: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Put(g)
+	x, res := randSlice(r, rows*in), randSlice(r, rows*out)
+	copy(g.Floats("x"), x)
+	copy(g.Floats("res"), res)
+	if err := g.Run(); err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, rows*out)
+	e.Forward(l, y, x, rows)
+	sum := make([]float32, rows*out)
+	tensorops.Add(sum, y, res)
+	tensorops.GELU(y)
+	for name, want := range map[string][]float32{"gelu": y, "sum": sum} {
+		got := g.Output(name)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%s[%d] = %v, separate passes %v", name, i, got[i], want[i])
+			}
 		}
 	}
 }

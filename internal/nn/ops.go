@@ -145,8 +145,12 @@ func (b *Builder) Linear(name string, x *gorgonia.Node, l *tensorops.Linear, act
 		if err != nil {
 			return err
 		}
-		e.Forward(l, dst, x, rows)
-		act.applyPar(e, dst)
+		if act == ActNone {
+			e.Forward(l, dst, x, rows)
+			return nil
+		}
+		// Applied per finished block of the product, while it is still in cache.
+		e.ForwardEach(l, dst, x, rows, func(seg []float32, _, _ int) { act.Apply(seg) })
 		return nil
 	}
 	label := fmt.Sprintf("%s:Linear[%d->%d]", name, l.In, l.Out)
@@ -154,6 +158,41 @@ func (b *Builder) Linear(name string, x *gorgonia.Node, l *tensorops.Linear, act
 		label += "+" + act.String()
 	}
 	return b.Apply(NewOp(label, tensor.Shape{rows, l.Out}, []tensor.Shape{{rows, cols}}, nil, k), x)
+}
+
+// LinearAdd is x·Wᵀ + b + residual, the product and the residual branch of a transformer layer
+// summed per finished block of the product (while it is in cache) rather than in a separate
+// pass; residual is [rows, l.Out]. The sum rounds exactly as Add's does.
+func (b *Builder) LinearAdd(name string, x *gorgonia.Node, l *tensorops.Linear, residual *gorgonia.Node) *gorgonia.Node {
+	rows, cols, ok := shape2(b, name, x)
+	if !ok {
+		return nil
+	}
+	if l == nil || cols != l.In {
+		return b.fail(fmt.Errorf("nn: %s: input has %d columns, Linear wants %d", name, cols, linIn(l)))
+	}
+	if residual == nil || !residual.Shape().Eq(tensor.Shape{rows, l.Out}) {
+		var got tensor.Shape
+		if residual != nil {
+			got = residual.Shape()
+		}
+		return b.fail(fmt.Errorf("nn: %s: residual shape %v, want [%d %d]", name, got, rows, l.Out))
+	}
+	out := l.Out
+	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
+		v, err := Floats(in...)
+		if err != nil {
+			return err
+		}
+		res := v[1]
+		e.ForwardEach(l, dst, v[0], rows, func(seg []float32, row, col int) {
+			tensorops.Add(seg, seg, res[row*out+col:][:len(seg)])
+		})
+		return nil
+	}
+	label := fmt.Sprintf("%s:Linear[%d->%d]+residual", name, l.In, l.Out)
+	s := tensor.Shape{rows, out}
+	return b.Apply(NewOp(label, s, []tensor.Shape{{rows, cols}, s}, nil, k), x, residual)
 }
 
 func linIn(l *tensorops.Linear) int {
