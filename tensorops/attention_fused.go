@@ -216,15 +216,19 @@ func addTo(asm bool, x, y []float32) {
 // 16-wide strips (strip stride bs, step p at p·16, columns past n ignored). Only the m×n
 // block of C is written.
 func packedMul(kernel, mr, m, n, k int, ap, bp []float32, bs int, c []float32, ldc int) {
+	if kernel == kernAVX512 {
+		// The first k block stores its tiles (the kernel's bias path, with zeros), so C is
+		// neither cleared beforehand nor read back.
+		for pc := 0; pc < k; pc += gemmKC {
+			packedMacro512(min(gemmKC, k-pc), pc, m, n, k, ap, bp, bs, c, ldc, pc == 0)
+		}
+		return
+	}
 	for i := 0; i < m; i++ {
 		clear(c[i*ldc : i*ldc+n])
 	}
 	for pc := 0; pc < k; pc += gemmKC {
 		kc := min(gemmKC, k-pc)
-		if kernel == kernAVX512 {
-			packedMacro512(kc, pc, m, n, k, ap, bp, bs, c, ldc)
-			continue
-		}
 		asm := kernel != kernGo
 		var tmp [gemmMR * gemmNR]float32
 		for jr := 0; jr < n; jr += gemmNR {
@@ -249,7 +253,12 @@ func packedMul(kernel, mr, m, n, k int, ap, bp []float32, bs int, c []float32, l
 }
 
 // packedMacro512 is packedMul's kc slice on the AVX-512 12×32 kernel (two strips per tile).
-func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, ldc int) {
+// With first set it stores the products into C instead of adding them.
+func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, ldc int, first bool) {
+	var bias *float32
+	if first {
+		bias = &zeroCols[0]
+	}
 	const mrT, nrT = gemmMR512, 2 * gemmNR
 	var tmp [mrT * nrT]float32
 	for jr := 0; jr < n; jr += nrT {
@@ -270,13 +279,14 @@ func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, 
 			pa := unsafe.SliceData(a)
 			rr := min(mrT, m-ir)
 			c0 := ir*ldc + jr
-			if rr == mrT && (nr == nrT || nr == gemmNR) {
+			if rr == mrT && nr == nrT {
 				cc := c[c0 : c0+(mrT-1)*ldc+nr]
-				if two {
-					sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc, unsafe.Pointer(pb0), nil)
-				} else {
-					sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc)
-				}
+				sgemmKernel12x32(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc, unsafe.Pointer(pb0), bias)
+				continue
+			}
+			if rr == mrT && nr == gemmNR && !first {
+				cc := c[c0 : c0+(mrT-1)*ldc+nr]
+				sgemmKernel12x16(kc, pa, pb0, pb1, unsafe.SliceData(cc), ldc)
 				continue
 			}
 			clear(tmp[:])
@@ -284,6 +294,10 @@ func packedMacro512(kc, pc, m, n, k int, ap, bp []float32, bs int, c []float32, 
 				sgemmKernel12x32(kc, pa, pb0, pb1, &tmp[0], nrT, unsafe.Pointer(pb0), nil)
 			} else {
 				sgemmKernel12x16(kc, pa, pb0, pb1, &tmp[0], nrT)
+			}
+			if first {
+				storeTile(c[c0:], ldc, tmp[:], nrT, rr, nr, zeroCols[:nr])
+				continue
 			}
 			addTile(c[c0:], ldc, tmp[:], nrT, rr, nr)
 		}

@@ -551,8 +551,8 @@ func confAttention(t *testing.T, b Backend) {
 	type hc struct{ heads, kv int }
 	for _, batch := range []int{1, 2} {
 		for _, hk := range []hc{{1, 1}, {3, 3}, {4, 2}, {8, 2}} {
-			for _, qkv := range [][2]int{{1, 1}, {1, 37}, {7, 7}, {9, 37}, {37, 129}, {2, 129}, {17, 9}} {
-				for _, headDim := range []int{7, 40, 64} {
+			for _, qkv := range [][2]int{{1, 1}, {1, 37}, {7, 7}, {9, 37}, {37, 129}, {2, 129}, {17, 9}, {13, 300}} { // 300 keys: P·V over two k blocks
+				for _, headDim := range []int{7, 40, 48, 64} { // 48: a last tile of one 16-wide strip
 					qlen, kvlen := qkv[0], qkv[1]
 					variant := (batch + hk.heads + qlen + kvlen + headDim) % 4
 					p := AttentionParams{Batch: batch, Heads: hk.heads, KVHeads: hk.kv, QLen: qlen, KVLen: kvlen, HeadDim: headDim}
