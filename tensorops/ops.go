@@ -30,6 +30,7 @@ type opKernels struct {
 	// one 12-row GEMM A panel.
 	pack12    func(d, s []float32, lds, k int)
 	layerNorm func(dst, x, gamma, beta []float32, eps float32) // one row
+	add       func(dst, a, b []float32)                        // len(b), len(dst) >= len(a)
 }
 
 var (
@@ -38,6 +39,7 @@ var (
 		attnScores: attnScoresGo, attnAccum: attnAccumGo, rowMax: rowMaxGo,
 		pack12:    func(d, s []float32, lds, k int) { packPanel12(d, s, lds, k, 1) },
 		layerNorm: layerNormRow,
+		add:       addGo,
 	}
 	kern = goKernels
 	// avx2Kernels is kern without its AVX-512 replacements, so tests reach both.
@@ -313,7 +315,11 @@ func Add(dst, a, b []float32) {
 	if len(b) < n || len(dst) < n {
 		opPanic("Add", "len(a)=%d, len(b)=%d, len(dst)=%d", len(a), len(b), len(dst))
 	}
-	b, dst = b[:n], dst[:n]
+	kern.add(dst[:n], a, b[:n])
+}
+
+func addGo(dst, a, b []float32) {
+	b, dst = b[:len(a)], dst[:len(a)]
 	for j, v := range a {
 		dst[j] = v + b[j]
 	}

@@ -26,6 +26,9 @@ func geluTanhAVX2(x *float32, n int)
 func geluAVX512(x *float32, n int)
 
 //go:noescape
+func addAVX2(dst, a, b *float32, n int)
+
+//go:noescape
 func siluAVX2(x *float32, n int)
 
 //go:noescape
@@ -64,6 +67,7 @@ func init() {
 		rowMax:     rowMaxAVX2,
 		pack12:     packPanel12Asm,
 		layerNorm:  layerNormRowAVX2,
+		add:        addAVX2Slice,
 	}
 	avx2Kernels = kern
 	if detectAVX512() {
@@ -175,6 +179,14 @@ func geluAVX2Slice(x []float32)     { lanes(x, 8, geluAVX2) }
 func geluAVX512Slice(x []float32)   { lanes(x, 16, geluAVX512) }
 func geluTanhAVX2Slice(x []float32) { lanes(x, 8, geluTanhAVX2) }
 func siluAVX2Slice(x []float32)     { lanes(x, 8, siluAVX2) }
+
+func addAVX2Slice(dst, a, b []float32) {
+	n8 := len(a) &^ 7
+	if n8 > 0 {
+		addAVX2(unsafe.SliceData(dst), unsafe.SliceData(a), unsafe.SliceData(b), n8)
+	}
+	addGo(dst[n8:], a[n8:], b[n8:])
+}
 
 func siluMulAVX2Slice(gate, up []float32) {
 	n8 := len(gate) &^ 7
