@@ -74,7 +74,7 @@ func TestOpsAttentionCausalMaskedRows(t *testing.T) {
 // attention path uses.
 func TestOpsPackPanels(t *testing.T) {
 	r := confRand(22)
-	for _, kn := range []*opKernels{&goKernels, &kern} {
+	for _, kn := range []*opKernels{&goKernels, &avx2Kernels, &kern} {
 		for _, mr := range []int{6, 12, 16} {
 			for _, m := range []int{1, 5, 12, 13, 31} {
 				for _, k := range []int{1, 7, 8, 9, 40, 64, 129} {

@@ -29,6 +29,9 @@ func geluAVX512(x *float32, n int)
 func addAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func expShiftSumAVX512(x *float32, n int, m float32) float32
+
+//go:noescape
 func siluAVX2(x *float32, n int)
 
 //go:noescape
@@ -72,6 +75,7 @@ func init() {
 	avx2Kernels = kern
 	if detectAVX512() {
 		kern.gelu = geluAVX512Slice
+		kern.softmaxRow = softmaxRowAVX512
 	}
 }
 
@@ -107,6 +111,41 @@ func softmaxRowAVX2(x []float32) {
 	inv := 1 / s
 	scaleAVX2(p, n8, inv)
 	for j := n8; j < len(x); j++ {
+		x[j] *= inv
+	}
+}
+
+// softmaxRowAVX512 is softmaxRowAVX2 with the exponentials of the first multiple of 16
+// elements on sixteen lanes.
+func softmaxRowAVX512(x []float32) {
+	n16 := len(x) &^ 15
+	if n16 == 0 {
+		softmaxRowAVX2(x)
+		return
+	}
+	p := unsafe.SliceData(x)
+	m := maxAVX2(p, n16)
+	for _, v := range x[n16:] {
+		if v > m {
+			m = v
+		}
+	}
+	if math.IsInf(float64(m), -1) {
+		u := 1 / float32(len(x))
+		for j := range x {
+			x[j] = u
+		}
+		return
+	}
+	s := expShiftSumAVX512(p, n16, m)
+	for j := n16; j < len(x); j++ {
+		e := float32(math.Exp(float64(x[j] - m)))
+		x[j] = e
+		s += e
+	}
+	inv := 1 / s
+	scaleAVX2(p, n16, inv)
+	for j := n16; j < len(x); j++ {
 		x[j] *= inv
 	}
 }

@@ -957,3 +957,41 @@ add8:
 adddone:
 	VZEROUPPER
 	RET
+
+// expShiftSumAVX512 is expShiftSumAVX2 on sixteen lanes with EXP_Z0 (Estrin): softmax rows
+// spent most of their time in the latency of the exponential's Horner chain.
+//
+// func expShiftSumAVX512(x *float32, n int, m float32) float32
+TEXT ·expShiftSumAVX512(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS m+16(FP), Z9
+	VPXORD       Z10, Z10, Z10
+	VBROADCASTSS clampLo<>(SB), Z11
+	VBROADCASTSS one<>(SB), Z30
+	VBROADCASTSS half<>(SB), Z29
+
+exp512loop:
+	VMOVUPS (DI), Z0
+	VSUBPS  Z9, Z0, Z0
+	VCMPPS  $1, Z11, Z0, K1 // K1 = Z0 < clampLo
+	VMAXPS  Z0, Z11, Z0     // max(clampLo, Z0): a NaN in Z0 is kept
+	EXP_Z0
+	VPXORD  Z0, Z0, K1, Z0  // exactly 0 below clampLo
+	VMOVUPS Z0, (DI)
+	VADDPS  Z0, Z10, Z10
+	ADDQ    $64, DI
+	SUBQ    $16, CX
+	JNZ     exp512loop
+
+	VEXTRACTF64X4 $1, Z10, Y1
+	VADDPS        Y1, Y10, Y10
+	VEXTRACTF128  $1, Y10, X1
+	VADDPS        X1, X10, X10
+	VPERMILPS     $0x4e, X10, X1
+	VADDPS        X1, X10, X10
+	VPERMILPS     $0xb1, X10, X1
+	VADDPS        X1, X10, X10
+	VZEROUPPER
+	MOVSS         X10, ret+24(FP)
+	RET

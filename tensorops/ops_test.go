@@ -55,6 +55,38 @@ func TestOpsGELUSweep(t *testing.T) {
 	}
 }
 
+// Every softmax kernel on rows of every length class (under 8, 8-15, the 16-lane body with 0-15
+// left over), with masked entries (finfo.min added) and large spreads, against float64.
+func TestOpsSoftmaxKernels(t *testing.T) {
+	r := confRand(31)
+	for _, kn := range []struct {
+		name string
+		k    *opKernels
+	}{{"go", &goKernels}, {"avx2", &avx2Kernels}, {"fast", &kern}} {
+		for _, n := range []int{1, 5, 8, 13, 16, 17, 31, 32, 40, 128, 129, 300} {
+			x := randSlice(r, n, 20)
+			for j := 0; j < n; j += 5 {
+				x[j] += minFloat32
+			}
+			want := make([]float64, n)
+			mx := math.Inf(-1)
+			for _, v := range x {
+				mx = math.Max(mx, float64(v))
+			}
+			sum := 0.0
+			for j, v := range x {
+				want[j] = math.Exp(float64(v) - mx)
+				sum += want[j]
+			}
+			for j := range want {
+				want[j] /= sum
+			}
+			kn.k.softmaxRow(x)
+			checkClose(t, fmt.Sprintf("%s n=%d", kn.name, n), x, want, tolSoftmax)
+		}
+	}
+}
+
 // Hugging Face masks add finfo(float32).min; a row whose keys are all masked must come out
 // uniform (as PyTorch's softmax gives), never NaN.
 func TestOpsSoftmaxMaskedRows(t *testing.T) {
