@@ -2,7 +2,9 @@ package tensorops
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,5 +162,75 @@ func BenchmarkGEMV(b *testing.B) {
 			lin = nil
 			runtime.GC()
 		}
+	}
+}
+
+// BenchmarkGEMMBlocking compares F32 Linear blockings on the AVX-512 kernel alternately, in one
+// process: each iteration runs the products of six encoder layers once per blocking, in ABBA
+// order, and the figures are per-blocking means. On the shared development VM whole runs a
+// minute apart differ by 20-40 %, which hides the 2-10 % effects of blocking; alternating in
+// one process cancels most of that. Variants are "kc:mc:nc" (nc 0: gemmNC), from
+// CLINFER_BLOCKINGS (default "768:120:0,256:240:0", the current and the previous blocking);
+// CLINFER_BLOCKING_SHAPES picks "bert1024", "bert128" or "xlmr128" (default bert1024).
+// Run with -benchtime 30x or more; CI runs it once.
+func BenchmarkGEMMBlocking(b *testing.B) {
+	if !useAVX512 {
+		b.Skip("the blocking override applies to the AVX-512 kernel only")
+	}
+	spec := os.Getenv("CLINFER_BLOCKINGS")
+	if spec == "" {
+		spec = "768:120:0,256:240:0"
+	}
+	type blocking struct{ kc, mc, nc int }
+	var variants []blocking
+	for _, v := range strings.Split(spec, ",") {
+		var x blocking
+		if _, err := fmt.Sscanf(v, "%d:%d:%d", &x.kc, &x.mc, &x.nc); err != nil || x.kc < 1 || x.mc < 1 || x.nc < 0 {
+			b.Fatalf("CLINFER_BLOCKINGS: %q is not kc:mc:nc", v)
+		}
+		variants = append(variants, x)
+	}
+	m, shapes := 1024, [][2]int{{768, 2304}, {768, 768}, {768, 3072}, {3072, 768}}
+	switch os.Getenv("CLINFER_BLOCKING_SHAPES") {
+	case "", "bert1024":
+	case "bert128":
+		m = 128
+	case "xlmr128":
+		m, shapes = 128, [][2]int{{1024, 3072}, {1024, 1024}, {1024, 4096}, {4096, 1024}}
+	default:
+		b.Fatalf("CLINFER_BLOCKING_SHAPES: want bert1024, bert128 or xlmr128")
+	}
+	var lins []*Linear
+	flops := 0.0
+	for l := 0; l < 6; l++ {
+		for _, s := range shapes {
+			w := make([]float32, s[0]*s[1])
+			fillRand(w, uint64(7*l+s[1]))
+			lins = append(lins, NewLinear(w, s[1], s[0], w[:s[1]]))
+			flops += 2 * float64(m*s[0]*s[1])
+		}
+	}
+	a := make([]float32, m*4096)
+	c := make([]float32, m*4096)
+	fillRand(a, 1)
+	e := NewEngine(2)
+	defer func() { blockingOverride.kc, blockingOverride.mc, blockingOverride.nc = 0, 0, 0 }()
+	spent := make([]time.Duration, len(variants))
+	for i := 0; i < b.N; i++ {
+		for j := range variants {
+			if i%2 == 1 {
+				j = len(variants) - 1 - j
+			}
+			v := variants[j]
+			blockingOverride.kc, blockingOverride.mc, blockingOverride.nc = v.kc, v.mc, v.nc
+			t0 := time.Now()
+			for _, l := range lins {
+				e.Forward(l, c, a, m)
+			}
+			spent[j] += time.Since(t0)
+		}
+	}
+	for j, v := range variants {
+		b.ReportMetric(flops*float64(b.N)/spent[j].Seconds()/1e9, fmt.Sprintf("GFLOP/s-%d:%d:%d", v.kc, v.mc, v.nc))
 	}
 }

@@ -40,6 +40,11 @@ const (
 	gemmMCLinear512 = 120
 )
 
+// blockingOverride replaces the F32 Linear AVX-512 block sizes when kc > 0 (mc and nc too;
+// nc 0 keeps gemmNC). Only BenchmarkGEMMBlocking sets it, between products, to compare
+// blockings alternately in one process.
+var blockingOverride struct{ kc, mc, nc int }
+
 // useAsm is set at init when the assembly kernels can run (AVX2+FMA, not the noasm tag);
 // useAVX512 when the AVX-512 GEMM kernel can run too.
 var (
@@ -145,6 +150,9 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 	mcMax := gemmMC
 	if g.kern == kernAVX512 && g.lin != nil && g.lin.kind == kindF32 {
 		g.kc, mcMax = gemmKCLinear512, gemmMCLinear512
+		if o := blockingOverride; o.kc > 0 {
+			g.kc, mcMax = o.kc, o.mc
+		}
 	}
 	g.kc = ceilDiv(k, ceilDiv(k, g.kc))
 	nmb := ceilDiv(m, mcMax)
@@ -156,6 +164,9 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 		threads = 1 // a hand-off costs more than such a product
 	}
 	nnb := ceilDiv(n, gemmNC)
+	if o := blockingOverride; o.nc > 0 && g.lin != nil && g.lin.kind == kindF32 {
+		nnb = ceilDiv(n, o.nc)
+	}
 	unit := gemmNR
 	if g.kern == kernAVX512 {
 		unit = 2 * gemmNR // chunk edges on tile edges keep every tile 32 wide
