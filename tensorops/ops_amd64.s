@@ -871,10 +871,7 @@ gelu512loop:
 	VMULPS.BCST      rsqrt2<>(SB), Z9, Z9
 	VMOVAPS          Z30, Z10
 	VFMADD231PS.BCST erfP<>(SB), Z9, Z10
-	VRCP14PS         Z10, Z11
-	VMOVAPS          Z30, Z20
-	VFNMADD231PS     Z11, Z10, Z20
-	VFMADD132PS      Z20, Z11, Z11 // t
+	VDIVPS           Z10, Z30, Z11 // t (a refined VRCP14PS is faster but gives NaN at x = +Inf)
 	VMULPS           Z11, Z11, Z12 // t²
 	VMULPS           Z12, Z12, Z13 // t⁴
 	VBROADCASTSS     erfQ1<>(SB), Z14

@@ -55,6 +55,28 @@ func TestOpsGELUSweep(t *testing.T) {
 	}
 }
 
+// Non-finite inputs behave as the float64 formula does in every GELU kernel: +Inf stays +Inf,
+// -Inf and NaN give NaN (−Inf·0 in x·Φ(x), as PyTorch gives).
+func TestOpsGELUNonFinite(t *testing.T) {
+	for _, kn := range []struct {
+		name string
+		k    *opKernels
+	}{{"go", &goKernels}, {"avx2", &avx2Kernels}, {"fast", &kern}} {
+		for _, n := range []int{3, 16, 35} { // the tail path and the full-vector path
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(i%3) - 1
+			}
+			inf, nan := float32(math.Inf(1)), float32(math.NaN())
+			x[0], x[1], x[2] = inf, -inf, nan
+			kn.k.gelu(x)
+			if !math.IsInf(float64(x[0]), 1) || !math.IsNaN(float64(x[1])) || !math.IsNaN(float64(x[2])) {
+				t.Errorf("%s n=%d: GELU(+Inf, -Inf, NaN) = %v, %v, %v; want +Inf, NaN, NaN", kn.name, n, x[0], x[1], x[2])
+			}
+		}
+	}
+}
+
 // Every softmax kernel on rows of every length class (under 8, 8-15, the 16-lane body with 0-15
 // left over), with masked entries (finfo.min added) and large spreads, against float64.
 func TestOpsSoftmaxKernels(t *testing.T) {
