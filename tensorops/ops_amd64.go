@@ -82,15 +82,29 @@ func init() {
 // The wrappers run the assembly over the largest multiple of 8 elements and the pure-Go
 // kernel over the rest.
 
-func softmaxRowAVX2(x []float32) {
-	n8 := len(x) &^ 7
-	if n8 == 0 {
+func softmaxRowAVX2(x []float32) { softmaxRowLanes(x, 8, expShiftSumAVX2) }
+
+// softmaxRowAVX512 takes the exponentials of the first multiple of 16 elements on sixteen
+// lanes.
+func softmaxRowAVX512(x []float32) {
+	if len(x) < 16 {
+		softmaxRowAVX2(x)
+		return
+	}
+	softmaxRowLanes(x, 16, expShiftSumAVX512)
+}
+
+// softmaxRowLanes is the softmax of one row with the assembly over the largest multiple of
+// width elements (max, exponentials with their sum, scale) and Go over the rest.
+func softmaxRowLanes(x []float32, width int, expShiftSum func(x *float32, n int, m float32) float32) {
+	body := len(x) - len(x)%width
+	if body == 0 {
 		softmaxRowGo(x)
 		return
 	}
 	p := unsafe.SliceData(x)
-	m := maxAVX2(p, n8)
-	for _, v := range x[n8:] {
+	m := maxAVX2(p, body)
+	for _, v := range x[body:] {
 		if v > m {
 			m = v
 		}
@@ -102,50 +116,15 @@ func softmaxRowAVX2(x []float32) {
 		}
 		return
 	}
-	s := expShiftSumAVX2(p, n8, m)
-	for j := n8; j < len(x); j++ {
+	s := expShiftSum(p, body, m)
+	for j := body; j < len(x); j++ {
 		e := float32(math.Exp(float64(x[j] - m)))
 		x[j] = e
 		s += e
 	}
 	inv := 1 / s
-	scaleAVX2(p, n8, inv)
-	for j := n8; j < len(x); j++ {
-		x[j] *= inv
-	}
-}
-
-// softmaxRowAVX512 is softmaxRowAVX2 with the exponentials of the first multiple of 16
-// elements on sixteen lanes.
-func softmaxRowAVX512(x []float32) {
-	n16 := len(x) &^ 15
-	if n16 == 0 {
-		softmaxRowAVX2(x)
-		return
-	}
-	p := unsafe.SliceData(x)
-	m := maxAVX2(p, n16)
-	for _, v := range x[n16:] {
-		if v > m {
-			m = v
-		}
-	}
-	if math.IsInf(float64(m), -1) {
-		u := 1 / float32(len(x))
-		for j := range x {
-			x[j] = u
-		}
-		return
-	}
-	s := expShiftSumAVX512(p, n16, m)
-	for j := n16; j < len(x); j++ {
-		e := float32(math.Exp(float64(x[j] - m)))
-		x[j] = e
-		s += e
-	}
-	inv := 1 / s
-	scaleAVX2(p, n16, inv)
-	for j := n16; j < len(x); j++ {
+	scaleAVX2(p, body, inv)
+	for j := body; j < len(x); j++ {
 		x[j] *= inv
 	}
 }
