@@ -147,11 +147,14 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 	defer apPool.Put(apBuf)
 	g.ap = *apBuf
 
-	mcMax := gemmMC
+	mcMax, ncMax := gemmMC, gemmNC
 	if g.kern == kernAVX512 && g.lin != nil && g.lin.kind == kindF32 {
 		g.kc, mcMax = gemmKCLinear512, gemmMCLinear512
 		if o := blockingOverride; o.kc > 0 {
 			g.kc, mcMax = o.kc, o.mc
+			if o.nc > 0 {
+				ncMax = o.nc
+			}
 		}
 	}
 	g.kc = ceilDiv(k, ceilDiv(k, g.kc))
@@ -163,10 +166,7 @@ func (e *Engine) run(g *gemmCall, transA bool, alpha float32, a []float32, lda i
 	if float64(m)*float64(n)*float64(k) < 1<<17 {
 		threads = 1 // a hand-off costs more than such a product
 	}
-	nnb := ceilDiv(n, gemmNC)
-	if o := blockingOverride; o.nc > 0 && g.lin != nil && g.lin.kind == kindF32 {
-		nnb = ceilDiv(n, o.nc)
-	}
+	nnb := ceilDiv(n, ncMax)
 	unit := gemmNR
 	if g.kern == kernAVX512 {
 		unit = 2 * gemmNR // chunk edges on tile edges keep every tile 32 wide

@@ -79,8 +79,8 @@ func init() {
 	}
 }
 
-// The wrappers run the assembly over the largest multiple of 8 elements and the pure-Go
-// kernel over the rest.
+// The row wrappers (softmax, max) run the assembly over the largest multiple of the vector
+// width and the pure-Go kernel over the rest; a row is always processed whole.
 
 func softmaxRowAVX2(x []float32) { softmaxRowLanes(x, 8, expShiftSumAVX2) }
 

@@ -21,8 +21,8 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// a small encoder-like chain: x -> Linear(gelu) -> Linear -> AddLayerNorm(x) -> Linear, with
-// the first LayerNorm kept as an output.
+// a small encoder-like chain: x -> Linear(gelu) -> LinearAdd(x) -> LayerNorm -> Linear, with
+// the LayerNorm kept as an output.
 type chain struct {
 	l1, l2, l3  *tensorops.Linear
 	gamma, beta []float32
@@ -43,8 +43,7 @@ func newChain(seed uint64) *chain {
 func (ch *chain) build(b *Builder, k Key) error {
 	x := b.Input("x", tensor.Float32, k.Batch*k.Length, ch.cols)
 	h := b.Linear("l1", x, ch.l1, ActGELU)
-	h = b.Linear("l2", h, ch.l2, ActNone)
-	n := b.AddLayerNorm("ln", h, x, ch.gamma, ch.beta, 1e-5)
+	n := b.LayerNorm("ln", b.LinearAdd("l2", h, ch.l2, x), ch.gamma, ch.beta, 1e-5)
 	b.Output("norm", n)
 	y := b.Linear("l3", b.Activate("act", n, ActTanh), ch.l3, ActNone)
 	b.Output("y", y)

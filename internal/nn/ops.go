@@ -131,26 +131,33 @@ func shape2(b *Builder, name string, x *gorgonia.Node) (rows, cols int, ok bool)
 	return s[0], s[1], true
 }
 
+// linearShape checks x [rows, l.In] for a Linear op and returns its shape.
+func linearShape(b *Builder, name string, x *gorgonia.Node, l *tensorops.Linear) (rows, cols int, ok bool) {
+	rows, cols, ok = shape2(b, name, x)
+	if ok && (l == nil || cols != l.In) {
+		b.fail(fmt.Errorf("nn: %s: input has %d columns, Linear wants %d", name, cols, linIn(l)))
+		return 0, 0, false
+	}
+	return rows, cols, ok
+}
+
 // Linear applies y = act(x·Wᵀ + b) with a packed tensorops.Linear: x [rows, In] -> [rows, Out].
 func (b *Builder) Linear(name string, x *gorgonia.Node, l *tensorops.Linear, act Activation) *gorgonia.Node {
-	rows, cols, ok := shape2(b, name, x)
+	rows, cols, ok := linearShape(b, name, x, l)
 	if !ok {
 		return nil
 	}
-	if l == nil || cols != l.In {
-		return b.fail(fmt.Errorf("nn: %s: input has %d columns, Linear wants %d", name, cols, linIn(l)))
+	// The activation is applied per finished block of the product, while it is in cache.
+	var then func(seg []float32, row, col int)
+	if act != ActNone {
+		then = func(seg []float32, _, _ int) { act.Apply(seg) }
 	}
 	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
 		x, err := floats(in[0])
 		if err != nil {
 			return err
 		}
-		if act == ActNone {
-			e.Forward(l, dst, x, rows)
-			return nil
-		}
-		// Applied per finished block of the product, while it is still in cache.
-		e.ForwardEach(l, dst, x, rows, func(seg []float32, _, _ int) { act.Apply(seg) })
+		e.ForwardEach(l, dst, x, rows, then)
 		return nil
 	}
 	label := fmt.Sprintf("%s:Linear[%d->%d]", name, l.In, l.Out)
@@ -164,12 +171,9 @@ func (b *Builder) Linear(name string, x *gorgonia.Node, l *tensorops.Linear, act
 // summed per finished block of the product (while it is in cache) rather than in a separate
 // pass; residual is [rows, l.Out]. The sum rounds exactly as Add's does.
 func (b *Builder) LinearAdd(name string, x *gorgonia.Node, l *tensorops.Linear, residual *gorgonia.Node) *gorgonia.Node {
-	rows, cols, ok := shape2(b, name, x)
+	rows, cols, ok := linearShape(b, name, x, l)
 	if !ok {
 		return nil
-	}
-	if l == nil || cols != l.In {
-		return b.fail(fmt.Errorf("nn: %s: input has %d columns, Linear wants %d", name, cols, linIn(l)))
 	}
 	if residual == nil || !residual.Shape().Eq(tensor.Shape{rows, l.Out}) {
 		var got tensor.Shape
@@ -222,32 +226,6 @@ func (b *Builder) LayerNorm(name string, x *gorgonia.Node, gamma, beta []float32
 		return nil
 	}
 	return b.Apply(NewOp(name+":LayerNorm", tensor.Shape{rows, cols}, []tensor.Shape{{rows, cols}}, nil, k), x)
-}
-
-// AddLayerNorm is LayerNorm(x + residual), the post-norm residual step of BERT-style layers,
-// fused so the sum is never stored separately.
-func (b *Builder) AddLayerNorm(name string, x, residual *gorgonia.Node, gamma, beta []float32, eps float32) *gorgonia.Node {
-	rows, cols, ok := shape2(b, name, x)
-	if !ok {
-		return nil
-	}
-	if len(gamma) != cols || len(beta) != cols {
-		return b.fail(fmt.Errorf("nn: %s: LayerNorm of %d columns with gamma[%d], beta[%d]", name, cols, len(gamma), len(beta)))
-	}
-	k := func(e *tensorops.Engine, dst []float32, in []gorgonia.Value) error {
-		v, err := Floats(in...)
-		if err != nil {
-			return err
-		}
-		parallel(e, rows, minRows(cols), func(lo, hi int) {
-			d := dst[lo*cols : hi*cols]
-			tensorops.Add(d, v[0][lo*cols:hi*cols], v[1][lo*cols:hi*cols])
-			tensorops.LayerNorm(d, d, hi-lo, cols, gamma, beta, eps)
-		})
-		return nil
-	}
-	s := tensor.Shape{rows, cols}
-	return b.Apply(NewOp(name+":AddLayerNorm", s, []tensor.Shape{s, s}, nil, k), x, residual)
 }
 
 // Add is the elementwise sum of two [rows, cols] nodes.
